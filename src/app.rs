@@ -1,0 +1,138 @@
+//! The route table, in one place, readable top to bottom.
+//!
+//! Matching is pure: [`resolve`] maps a method and a path to a [`Route`] and
+//! its path parameters, or says why nothing matched (404 or 405).
+
+/// Every route the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /health`: liveness, and with `?deep=1` a database round trip.
+    Health,
+}
+
+/// One row of the route table: a method, a path pattern and its route.
+struct Spec {
+    method: &'static str,
+    /// Segments separated by `/`; `{name}` captures one segment.
+    pattern: &'static str,
+    route: Route,
+}
+
+/// The route table. Order does not matter: patterns never overlap.
+const TABLE: &[Spec] = &[Spec {
+    method: "GET",
+    pattern: "/health",
+    route: Route::Health,
+}];
+
+/// The outcome of matching a request line against the table.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// A route matched; `params` holds the captured segments in order.
+    Found { route: Route, params: Vec<String> },
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    MethodNotAllowed { allow: Vec<&'static str> },
+    /// No route has this path.
+    NotFound,
+}
+
+/// Matches `method` and `path` against the route table.
+///
+/// `OPTIONS` is not routed here: CORS preflight is answered before routing
+/// for any path that [`path_exists`].
+pub fn resolve(method: &str, path: &str) -> Resolution {
+    let mut allow = Vec::new();
+    for spec in TABLE {
+        if let Some(params) = match_pattern(spec.pattern, path) {
+            if spec.method == method {
+                return Resolution::Found {
+                    route: spec.route,
+                    params,
+                };
+            }
+            allow.push(spec.method);
+        }
+    }
+    if allow.is_empty() {
+        Resolution::NotFound
+    } else {
+        allow.push("OPTIONS");
+        Resolution::MethodNotAllowed { allow }
+    }
+}
+
+/// Whether any route has this path, whatever its method.
+pub fn path_exists(path: &str) -> bool {
+    TABLE
+        .iter()
+        .any(|spec| match_pattern(spec.pattern, path).is_some())
+}
+
+/// Matches one pattern; returns the captured `{param}` segments.
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(h)) if w.starts_with('{') && w.ends_with('}') => {
+                if h.is_empty() {
+                    return None;
+                }
+                params.push(h.to_string());
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_found() {
+        assert_eq!(
+            resolve("GET", "/health"),
+            Resolution::Found {
+                route: Route::Health,
+                params: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_method_on_known_path_is_405_with_allow() {
+        assert_eq!(
+            resolve("POST", "/health"),
+            Resolution::MethodNotAllowed {
+                allow: vec!["GET", "OPTIONS"]
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in ["/", "/nope", "/health/", "/healthz", "/api/v1", ""] {
+            assert_eq!(resolve("GET", path), Resolution::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn params_are_captured_and_never_empty() {
+        assert_eq!(
+            match_pattern("/a/{id}/b", "/a/42/b"),
+            Some(vec!["42".to_string()])
+        );
+        assert_eq!(match_pattern("/a/{id}/b", "/a//b"), None);
+        assert_eq!(match_pattern("/a/{id}", "/a/1/extra"), None);
+    }
+
+    #[test]
+    fn path_exists_ignores_method() {
+        assert!(path_exists("/health"));
+        assert!(!path_exists("/nope"));
+    }
+}

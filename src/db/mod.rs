@@ -1,0 +1,77 @@
+//! The database connection over the `HYPERDRIVE` binding.
+//!
+//! One connection per request: Hyperdrive pools the real connections. The
+//! connection future is driven together with the work and the client is
+//! dropped when the work ends, so the socket closes cleanly (spawning the
+//! connection and dropping the client at the end of the request makes
+//! `wrangler dev` fail with `read ECONNRESET`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls};
+use worker::{console_error, Env};
+
+use crate::http::ApiError;
+use crate::runtime::timeout;
+
+/// Name of the Hyperdrive binding in `wrangler.toml`.
+pub const BINDING: &str = "HYPERDRIVE";
+/// How long connecting may take before the database counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects, runs `work` with the client, then closes the connection.
+///
+/// Connection failures answer 503 (`overloaded_error`); `work` maps its own
+/// query errors, usually with [`query_error`].
+pub async fn with_client<T, F, Fut>(env: &Env, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let hyperdrive = env
+        .hyperdrive(BINDING)
+        .map_err(|e| ApiError::Misconfigured(format!("the {BINDING} binding is missing: {e}")))?;
+    let config: tokio_postgres::Config = hyperdrive
+        .connection_string()
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("bad Hyperdrive connection string: {e}")))?;
+    let socket = hyperdrive.connect().map_err(|e| unreachable(&e))?;
+    let (client, connection) = timeout(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
+        .await
+        .ok_or_else(|| unreachable(&"connect timed out"))?
+        .map_err(|e| unreachable(&e))?;
+    let (result, closed) = futures::join!(work(client), connection);
+    if let Err(e) = closed {
+        console_error!("database connection ended with an error: {e}");
+    }
+    result
+}
+
+/// Maps a query error: a lost connection is 503, anything else a 500 whose
+/// detail goes to the log only.
+pub fn query_error(e: tokio_postgres::Error) -> ApiError {
+    if e.is_closed() || (e.as_db_error().is_none() && e.code().is_none() && is_io(&e)) {
+        unreachable(&e)
+    } else {
+        ApiError::Internal(format!("database error: {e}"))
+    }
+}
+
+fn is_io(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Logs why the database could not be reached and answers a 503 whose
+/// message carries no internals.
+fn unreachable(e: &dyn std::fmt::Display) -> ApiError {
+    console_error!("database unreachable: {e}");
+    ApiError::Unavailable("database unreachable".into())
+}

@@ -1,0 +1,107 @@
+//! The Worker's entry points: `start` installs the panic hook, `fetch`
+//! stamps every response (request id, security headers, CORS) and hands the
+//! request to its route.
+
+use std::sync::OnceLock;
+
+use worker::{console_error, console_log, event, Context, Env, Request, Response};
+
+use crate::app::{self, Resolution, Route};
+use crate::config::{Config, ConfigError};
+use crate::health;
+use crate::http::headers::{cors_headers, preflight_headers, request_id};
+use crate::http::{respond, ApiError};
+
+/// The configuration, parsed and validated once per isolate.
+static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+
+fn config(env: &Env) -> &'static Result<Config, ConfigError> {
+    CONFIG.get_or_init(|| {
+        let parsed = Config::from_lookup(|name| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                .ok()
+        });
+        if let Err(e) = &parsed {
+            console_error!("refusing to serve: {e}");
+        }
+        parsed
+    })
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let started = crate::runtime::now_ms();
+    let rid = request_id(
+        req.headers().get("X-Request-Id").ok().flatten().as_deref(),
+        || uuid::Uuid::new_v4().to_string(),
+    );
+    let origin = req.headers().get("Origin").ok().flatten();
+    let method = req.method().to_string();
+    let path = req.path();
+    let config = config(&env);
+
+    let (result, cors) = if method == "OPTIONS" {
+        let cors = match config {
+            Ok(c) => preflight_headers(&c.allowed_origins, origin.as_deref()),
+            Err(_) => Vec::new(),
+        };
+        let result = if app::path_exists(&path) {
+            respond::empty(204).map_err(|e| ApiError::Internal(e.to_string()))
+        } else {
+            Err(ApiError::NotFound(format!("no route for {path}")))
+        };
+        (result, cors)
+    } else {
+        let cors = match config {
+            Ok(c) => cors_headers(&c.allowed_origins, origin.as_deref()),
+            Err(_) => Vec::new(),
+        };
+        let _ = &ctx;
+        let result = dispatch(req, env, config, &method, &path).await;
+        (result, cors)
+    };
+
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let Some(detail) = err.log_detail() {
+                console_error!("[{rid}] {method} {path}: {detail}");
+            }
+            respond::error(&err, &rid)?
+        }
+    };
+    respond::stamp(&resp, &rid, &cors)?;
+    console_log!(
+        "[{rid}] {method} {path} {} {}ms",
+        resp.status_code(),
+        crate::runtime::now_ms().saturating_sub(started)
+    );
+    Ok(resp)
+}
+
+/// Resolves the route and runs its handler.
+async fn dispatch(
+    req: Request,
+    env: Env,
+    config: &'static Result<Config, ConfigError>,
+    method: &str,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let route = match app::resolve(method, path) {
+        Resolution::Found { route, .. } => route,
+        Resolution::MethodNotAllowed { allow } => return Err(ApiError::MethodNotAllowed { allow }),
+        Resolution::NotFound => {
+            return Err(ApiError::NotFound(format!("no route for {method} {path}")))
+        }
+    };
+    match route {
+        Route::Health => health::handle(&req, &env, config.as_ref().map(|_| ())).await,
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP concerns shared by every route: the error envelope, request ids,
+//! security and CORS headers (pure), and the glue that turns them into
+//! Workers responses.
+
+pub mod context;
+pub mod error;
+pub mod headers;
+pub mod respond;
+
+pub use error::{ApiError, FieldError};

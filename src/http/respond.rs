@@ -1,0 +1,43 @@
+//! Glue that turns values into Workers responses and stamps the headers
+//! every response carries.
+
+use serde::Serialize;
+use worker::{Response, Result};
+
+use super::error::ApiError;
+use super::headers::SECURITY_HEADERS;
+
+/// A JSON response with `status`, `Content-Type: application/json` and
+/// `Cache-Control: no-store` (API answers are per user and never cached).
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
+    let resp = Response::from_json(body)?.with_status(status);
+    resp.headers().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
+
+/// An empty response (204 and the like).
+pub fn empty(status: u16) -> Result<Response> {
+    Ok(Response::empty()?.with_status(status))
+}
+
+/// The error envelope as a response, with the error's own extra headers.
+pub fn error(err: &ApiError, request_id: &str) -> Result<Response> {
+    let resp = json(err.status(), &err.envelope(request_id))?;
+    for (name, value) in err.headers() {
+        resp.headers().set(name, &value)?;
+    }
+    Ok(resp)
+}
+
+/// Adds `X-Request-Id`, the security headers and `extra` (CORS) to `resp`.
+pub fn stamp(resp: &Response, request_id: &str, extra: &[(&'static str, String)]) -> Result<()> {
+    let headers = resp.headers();
+    headers.set("X-Request-Id", request_id)?;
+    for (name, value) in SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Conversation API: an HTTP API for AI conversations, served by a Cloudflare
+//! Worker compiled to WebAssembly.
+//!
+//! The pure core (routing, configuration, the error envelope, header policy)
+//! is plain Rust tested natively with `cargo test`; the modules that touch the
+//! Workers runtime are `entry`, `respond`, `db` and the route handlers.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod runtime;
+
+mod entry;

@@ -1,0 +1,22 @@
+//! Small helpers over the Workers runtime: timeouts and the clock.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use worker::Delay;
+
+/// Runs `fut`, giving up after `limit`; `None` means the time ran out.
+pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let fut = std::pin::pin!(fut);
+    let delay = std::pin::pin!(Delay::from(limit));
+    match select(fut, delay).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the JS clock.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}

@@ -1,0 +1,17 @@
+//! Run only after the test runner stopped the database under the worker.
+
+use crate::support::get;
+
+#[tokio::test]
+async fn deep_health_is_503_in_the_envelope() {
+    let r = get("/health?deep=1").await;
+    r.assert_error(503, "overloaded_error");
+    r.assert_common_headers();
+    assert_eq!(r.json["error"]["message"], "database unreachable");
+}
+
+#[tokio::test]
+async fn shallow_health_stays_up() {
+    let r = get("/health").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the built worker under `wrangler dev`, a real
+//! PostgreSQL (or PGlite) behind Hyperdrive, and the provider stand-in.
+//!
+//! `npm test` starts that stack and runs this binary with `E2E_*`
+//! variables; each module says in which phase it runs.
+
+mod support;
+
+mod db_down;
+mod http_basics;
+mod misconfig;
+mod smoke;

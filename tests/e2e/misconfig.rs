@@ -1,0 +1,24 @@
+//! Run only against a worker started with a 9-character `JWT_SECRET`.
+
+use crate::support::get;
+
+#[tokio::test]
+async fn health_reports_the_short_secret_without_its_value() {
+    for path in ["/health", "/health?deep=1"] {
+        let r = get(path).await;
+        r.assert_error(500, "api_error");
+        r.assert_common_headers();
+        let message = r.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("JWT_SECRET is too short"), "{message}");
+        assert!(
+            !r.text.contains("too-short"),
+            "the secret's value leaked: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_are_still_404() {
+    get("/nope").await.assert_error(404, "not_found_error");
+}

@@ -1,0 +1,47 @@
+//! The local stack runner behind `npm run dev` and `npm test`.
+//!
+//! - `stack dev`: serves the API on `127.0.0.1:${PORT:-8787}` with an
+//!   embedded PGlite (or `DATABASE_URL`) and, without provider keys, the
+//!   provider stand-in. Ctrl-C stops everything it started.
+//! - `stack test`: format and lint checks, unit tests, then the end-to-end
+//!   suite against the built worker, real PostgreSQL and the stand-in, then a
+//!   smoke run on PGlite and a misconfigured worker.
+//! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
+
+mod dev;
+mod run;
+mod test;
+
+use std::process::ExitCode;
+
+use harness::stack::repo_root;
+
+const USAGE: &str = "usage: stack dev | stack test | stack migrate [DATABASE_URL]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = repo_root();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev::run(&root).await,
+        Some("test") => test::run(&root).await,
+        Some("migrate") => match args
+            .get(1)
+            .cloned()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+        {
+            Some(url) => harness::migrate::run(&url, &root.join("migrations"))
+                .await
+                .map(|applied| println!("applied: {applied:?}")),
+            None => Err("stack migrate needs a URL or DATABASE_URL".into()),
+        },
+        _ => Err(USAGE.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nerror: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

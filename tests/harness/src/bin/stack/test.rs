@@ -1,0 +1,305 @@
+//! `npm test`: every check and every test, on a fresh database each run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::procs::free_port;
+use harness::stack::{
+    random_hex_secret, start_pglite, start_worker, TestDatabase, Worker, WorkerOptions,
+};
+use harness::{migrate, standin};
+
+use crate::run::{cargo_test, step, Tally};
+
+/// Default server for the test databases (trust auth on this machine kind).
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The origin the end-to-end tests use for CORS checks.
+const TEST_ORIGIN: &str = "https://app.example.test";
+/// Parallel end-to-end tests (they wait on I/O, not CPU).
+const E2E_THREADS: &str = "8";
+
+/// Runs everything; the last line is `N passed, M failed`.
+pub async fn run(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    step(
+        root,
+        "cargo fmt --check",
+        "cargo",
+        &["fmt", "--all", "--check"],
+    )
+    .await?;
+    step(
+        root,
+        "cargo clippy -D warnings",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )
+    .await?;
+
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    let mut note = |r: Result<(), String>| {
+        if let Err(e) = r {
+            failures.push(e);
+        }
+    };
+    note(
+        cargo_test(
+            root,
+            "unit tests (worker crate)",
+            &["-p", "conversation-api", "--lib"],
+            &[],
+            &mut tally,
+        )
+        .await,
+    );
+    note(
+        cargo_test(
+            root,
+            "unit and stand-in tests (harness crate)",
+            &["-p", "harness"],
+            &[],
+            &mut tally,
+        )
+        .await,
+    );
+
+    step(
+        root,
+        "build the end-to-end tests",
+        "cargo",
+        &["test", "--test", "e2e", "--no-run"],
+    )
+    .await?;
+    step(
+        root,
+        "build the worker (wasm32)",
+        "npm",
+        &["run", "--silent", "build:worker"],
+    )
+    .await?;
+
+    let logs = root.join("target/stack-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let secret = random_hex_secret()?;
+
+    note(postgres_phase(root, &logs, &secret, &mut tally).await);
+    note(pglite_phase(root, &logs, &secret, &mut tally).await);
+    note(misconfig_phase(root, &logs, &mut tally).await);
+
+    println!(
+        "\nall tests finished in {:.0} s; worker logs in target/stack-logs/",
+        started.elapsed().as_secs_f64()
+    );
+    for f in &failures {
+        println!("FAILED: {f}");
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if failures.is_empty() && tally.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{} step(s) failed", failures.len().max(1)))
+    }
+}
+
+/// Variables of a test worker pointed at the stand-in.
+fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("JWT_SECRET".into(), secret.to_string()),
+        ("GROQ_API_KEY".into(), "test-groq-key".into()),
+        ("GOOGLE_AI_API_KEY".into(), "test-gemini-key".into()),
+        ("GROQ_BASE_URL".into(), stand_in.groq_base_url()),
+        ("GEMINI_BASE_URL".into(), stand_in.gemini_base_url()),
+        ("ALLOWED_ORIGINS".into(), TEST_ORIGIN.into()),
+    ])
+}
+
+async fn worker(
+    root: &Path,
+    logs: &Path,
+    phase: &str,
+    database_url: &str,
+    vars: BTreeMap<String, String>,
+) -> Result<Worker, String> {
+    let run_dir = root.join(format!("target/stack-run/{phase}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let log: PathBuf = logs.join(format!("{phase}-wrangler.log"));
+    let _ = std::fs::remove_file(&log);
+    println!("\n==> start the worker for the {phase} phase (log: target/stack-logs/{phase}-wrangler.log)");
+    let started = Instant::now();
+    let w = start_worker(
+        root,
+        WorkerOptions {
+            port: free_port().map_err(|e| e.to_string())?,
+            database_url: database_url.to_string(),
+            vars,
+            env_file: run_dir.join("test.env"),
+            state_dir: run_dir.join("state"),
+            log: Some(log),
+            ready_within: Duration::from_secs(600),
+        },
+    )
+    .await?;
+    println!(
+        "    (ready on {} in {:.1} s)",
+        w.base_url,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(w)
+}
+
+fn e2e_env(
+    phase: &str,
+    w: &Worker,
+    stand_in: Option<&standin::StandIn>,
+    db: &str,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("E2E_PHASE", phase.to_string()),
+        ("E2E_BASE_URL", w.base_url.clone()),
+        (
+            "E2E_STANDIN_URL",
+            stand_in.map(|s| s.url()).unwrap_or_default(),
+        ),
+        ("E2E_DATABASE_URL", db.to_string()),
+        ("E2E_JWT_SECRET", secret.to_string()),
+        ("E2E_ORIGIN", TEST_ORIGIN.to_string()),
+    ]
+}
+
+/// The whole end-to-end suite on a fresh PostgreSQL database.
+async fn postgres_phase(
+    root: &Path,
+    logs: &Path,
+    secret: &str,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    let db = TestDatabase::create(&admin).await?;
+    println!("\n==> test database {}", migrate::redact(&db.url));
+    let result = async {
+        migrate::run(&db.url, &root.join("migrations")).await?;
+        let again = migrate::run(&db.url, &root.join("migrations")).await?;
+        if !again.is_empty() {
+            return Err(format!("migrations applied twice: {again:?}"));
+        }
+        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut w = worker(
+            root,
+            logs,
+            "postgres",
+            &db.url,
+            test_vars(secret, &stand_in),
+        )
+        .await?;
+        let env = e2e_env("postgres", &w, Some(&stand_in), &db.url, secret);
+        let r = cargo_test(
+            root,
+            "end-to-end tests (PostgreSQL)",
+            &[
+                "--test",
+                "e2e",
+                "--",
+                "--skip",
+                "db_down::",
+                "--skip",
+                "misconfig::",
+                "--test-threads",
+                E2E_THREADS,
+            ],
+            &env,
+            tally,
+        )
+        .await;
+        w.proc.stop(Duration::from_secs(5)).await;
+        stand_in.shutdown();
+        r
+    }
+    .await;
+    if let Err(e) = db.drop_database().await {
+        eprintln!("warning: could not drop the test database: {e}");
+    }
+    result
+}
+
+/// The smoke tests on the embedded PGlite default, then the database taken
+/// away under the running worker.
+async fn pglite_phase(
+    root: &Path,
+    logs: &Path,
+    secret: &str,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let data = root.join(format!(
+        "target/stack-run/pglite-data-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port().map_err(|e| e.to_string())?;
+    let (mut pg, url) = start_pglite(root, &data, port, Some(&logs.join("pglite.log"))).await?;
+    let result = async {
+        migrate::run(&url, &root.join("migrations")).await?;
+        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut w = worker(root, logs, "pglite", &url, test_vars(secret, &stand_in)).await?;
+        let env = e2e_env("pglite", &w, Some(&stand_in), &url, secret);
+        let smoke = cargo_test(
+            root,
+            "smoke tests (PGlite)",
+            &["--test", "e2e", "--", "smoke::"],
+            &env,
+            tally,
+        )
+        .await;
+        pg.stop(Duration::from_secs(5)).await;
+        let env = e2e_env("db_down", &w, Some(&stand_in), &url, secret);
+        let down = cargo_test(
+            root,
+            "database down (PGlite stopped)",
+            &["--test", "e2e", "--", "db_down::"],
+            &env,
+            tally,
+        )
+        .await;
+        w.proc.stop(Duration::from_secs(5)).await;
+        stand_in.shutdown();
+        smoke.and(down)
+    }
+    .await;
+    pg.stop(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+/// A worker whose `JWT_SECRET` is too short must refuse to serve, clearly.
+async fn misconfig_phase(root: &Path, logs: &Path, tally: &mut Tally) -> Result<(), String> {
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    let vars = BTreeMap::from([("JWT_SECRET".to_string(), "too-short".to_string())]);
+    let mut w = worker(root, logs, "misconfig", &admin, vars).await?;
+    let env = e2e_env("misconfig", &w, None, &admin, "");
+    let r = cargo_test(
+        root,
+        "misconfigured worker",
+        &["--test", "e2e", "--", "misconfig::"],
+        &env,
+        tally,
+    )
+    .await;
+    w.proc.stop(Duration::from_secs(5)).await;
+    r
+}

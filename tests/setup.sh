@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what `npm run dev` and `npm test` need, skipping whatever is
+# already installed at the right version: the wasm32 target, rustfmt and
+# clippy, worker-build and wasm-bindgen-cli at pinned versions, and the npm
+# packages (wrangler, esbuild, PGlite).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+# wasm-bindgen-cli must match the wasm-bindgen pinned in Cargo.toml exactly.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
+
+say() { printf 'setup: %s\n' "$*"; }
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required: $2" >&2; exit 1; }
+}
+need cargo "install Rust with rustup (https://rustup.rs)"
+need rustup "install Rust with rustup (https://rustup.rs)"
+need node "install Node.js 20.3 or newer"
+need npm "install npm (it comes with Node.js)"
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20.3 or newer is required (found $(node --version))" >&2
+  exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "adding $component"
+    rustup component add "$component"
+  fi
+done
+
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ "$("$CARGO_BIN/worker-build" --version 2>/dev/null || true)" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION (takes several minutes once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+if [ "$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes several minutes once)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.setup-stamp
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > "$stamp"
+fi
