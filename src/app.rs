@@ -8,6 +8,32 @@
 pub enum Route {
     /// `GET /health`: liveness, and with `?deep=1` a database round trip.
     Health,
+    /// `POST /api/v1/auth/register`.
+    Register,
+    /// `POST /api/v1/auth/login`.
+    Login,
+    /// `POST /api/v1/auth/refresh`.
+    Refresh,
+    /// `POST /api/v1/auth/logout`.
+    Logout,
+    /// `GET /api/v1/auth/me`.
+    Me,
+    /// `POST /api/v1/auth/api-keys`.
+    CreateApiKey,
+    /// `GET /api/v1/auth/api-keys`.
+    ListApiKeys,
+    /// `DELETE /api/v1/auth/api-keys/{id}`.
+    DeleteApiKey,
+}
+
+impl Route {
+    /// Routes that need no credentials.
+    pub fn is_public(self) -> bool {
+        matches!(
+            self,
+            Route::Health | Route::Register | Route::Login | Route::Refresh
+        )
+    }
 }
 
 /// One row of the route table: a method, a path pattern and its route.
@@ -19,11 +45,25 @@ struct Spec {
 }
 
 /// The route table. Order does not matter: patterns never overlap.
-const TABLE: &[Spec] = &[Spec {
-    method: "GET",
-    pattern: "/health",
-    route: Route::Health,
-}];
+const TABLE: &[Spec] = &[
+    spec("GET", "/health", Route::Health),
+    spec("POST", "/api/v1/auth/register", Route::Register),
+    spec("POST", "/api/v1/auth/login", Route::Login),
+    spec("POST", "/api/v1/auth/refresh", Route::Refresh),
+    spec("POST", "/api/v1/auth/logout", Route::Logout),
+    spec("GET", "/api/v1/auth/me", Route::Me),
+    spec("POST", "/api/v1/auth/api-keys", Route::CreateApiKey),
+    spec("GET", "/api/v1/auth/api-keys", Route::ListApiKeys),
+    spec("DELETE", "/api/v1/auth/api-keys/{id}", Route::DeleteApiKey),
+];
+
+const fn spec(method: &'static str, pattern: &'static str, route: Route) -> Spec {
+    Spec {
+        method,
+        pattern,
+        route,
+    }
+}
 
 /// The outcome of matching a request line against the table.
 #[derive(Debug, PartialEq, Eq)]
@@ -128,6 +168,25 @@ mod tests {
         );
         assert_eq!(match_pattern("/a/{id}/b", "/a//b"), None);
         assert_eq!(match_pattern("/a/{id}", "/a/1/extra"), None);
+    }
+
+    #[test]
+    fn auth_routes_resolve_with_params() {
+        assert_eq!(
+            resolve("DELETE", "/api/v1/auth/api-keys/abc"),
+            Resolution::Found {
+                route: Route::DeleteApiKey,
+                params: vec!["abc".into()]
+            }
+        );
+        assert_eq!(
+            resolve("PUT", "/api/v1/auth/api-keys"),
+            Resolution::MethodNotAllowed {
+                allow: vec!["POST", "GET", "OPTIONS"]
+            }
+        );
+        assert!(Route::Login.is_public());
+        assert!(!Route::Me.is_public());
     }
 
     #[test]

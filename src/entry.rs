@@ -4,11 +4,16 @@
 
 use std::sync::OnceLock;
 
+use tokio_postgres::Client;
+
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
 use crate::app::{self, Resolution, Route};
+use crate::auth::{self, routes};
 use crate::config::{Config, ConfigError};
+use crate::db;
 use crate::health;
+use crate::http::context::RequestContext;
 use crate::http::headers::{cors_headers, preflight_headers, request_id};
 use crate::http::{respond, ApiError};
 
@@ -63,8 +68,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Ok(c) => cors_headers(&c.allowed_origins, origin.as_deref()),
             Err(_) => Vec::new(),
         };
-        let _ = &ctx;
-        let result = dispatch(req, env, config, &method, &path).await;
+        let result = dispatch(req, env, ctx, config, &method, &path, &rid).await;
         (result, cors)
     };
 
@@ -90,18 +94,65 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 async fn dispatch(
     req: Request,
     env: Env,
+    ctx: Context,
     config: &'static Result<Config, ConfigError>,
     method: &str,
     path: &str,
+    rid: &str,
 ) -> Result<Response, ApiError> {
-    let route = match app::resolve(method, path) {
-        Resolution::Found { route, .. } => route,
+    let (route, params) = match app::resolve(method, path) {
+        Resolution::Found { route, params } => (route, params),
         Resolution::MethodNotAllowed { allow } => return Err(ApiError::MethodNotAllowed { allow }),
         Resolution::NotFound => {
             return Err(ApiError::NotFound(format!("no route for {method} {path}")))
         }
     };
+    if route == Route::Health {
+        return health::handle(&req, &env, config.as_ref().map(|_| ())).await;
+    }
+    let Ok(config) = config else {
+        return Err(ApiError::Misconfigured(
+            "the server is misconfigured and refuses to serve; see /health and the log".into(),
+        ));
+    };
+    let rc = RequestContext {
+        env: env.clone(),
+        ctx,
+        config,
+        request_id: rid.to_string(),
+    };
+    db::with_client(&env, |mut client| async move {
+        let result = handle(route, &params, req, &rc, &mut client).await;
+        drop(client);
+        result
+    })
+    .await
+}
+
+/// Runs one database-backed route: authentication first for protected ones.
+async fn handle(
+    route: Route,
+    params: &[String],
+    req: Request,
+    rc: &RequestContext,
+    c: &mut Client,
+) -> Result<Response, ApiError> {
     match route {
-        Route::Health => health::handle(&req, &env, config.as_ref().map(|_| ())).await,
+        Route::Register => return routes::register(rc, req, c).await,
+        Route::Login => return routes::login(rc, req, c).await,
+        Route::Refresh => return routes::refresh(rc, req, c).await,
+        _ => {}
+    }
+    let p = auth::authenticate(rc, &req, c).await?;
+    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    match route {
+        Route::Logout => routes::logout(&p, req, c).await,
+        Route::Me => routes::me(&p, c).await,
+        Route::CreateApiKey => routes::create_api_key(&p, req, c).await,
+        Route::ListApiKeys => routes::list_api_keys(&p, c).await,
+        Route::DeleteApiKey => routes::delete_api_key(&p, param(0), c).await,
+        Route::Health | Route::Register | Route::Login | Route::Refresh => Err(ApiError::Internal(
+            format!("{route:?} reached the protected table"),
+        )),
     }
 }

@@ -20,3 +20,8 @@ pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
+
+/// The current time as a UTC timestamp, from the JS clock.
+pub fn now_utc() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(now_ms() as i64).unwrap_or_default()
+}

@@ -6,6 +6,8 @@
 //! connection and dropping the client at the end of the request makes
 //! `wrangler dev` fail with `read ECONNRESET`).
 
+pub mod time;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -2,9 +2,11 @@
 //! security and CORS headers (pure), and the glue that turns them into
 //! Workers responses.
 
+pub mod body;
 pub mod context;
 pub mod error;
 pub mod headers;
+pub mod request;
 pub mod respond;
 
 pub use error::{ApiError, FieldError};

@@ -6,7 +6,10 @@
 
 mod support;
 
+mod api_keys;
+mod auth;
 mod db_down;
 mod http_basics;
 mod misconfig;
+mod passwords;
 mod smoke;

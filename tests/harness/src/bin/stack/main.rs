@@ -6,8 +6,10 @@
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
 //!   smoke run on PGlite and a misconfigured worker.
+//! - `stack bench`: the measurements of BENCHMARKS.md.
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
+mod bench;
 mod dev;
 mod run;
 mod test;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack bench | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,6 +27,7 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("dev") => dev::run(&root).await,
         Some("test") => test::run(&root).await,
+        Some("bench") => bench::run(&root).await,
         Some("migrate") => match args
             .get(1)
             .cloned()

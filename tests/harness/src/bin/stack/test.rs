@@ -14,7 +14,7 @@ use harness::{migrate, standin};
 use crate::run::{cargo_test, step, Tally};
 
 /// Default server for the test databases (trust auth on this machine kind).
-const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The origin the end-to-end tests use for CORS checks.
 const TEST_ORIGIN: &str = "https://app.example.test";
 /// Parallel end-to-end tests (they wait on I/O, not CPU).
@@ -112,7 +112,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 }
 
 /// Variables of a test worker pointed at the stand-in.
-fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<String, String> {
+pub(crate) fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("JWT_SECRET".into(), secret.to_string()),
         ("GROQ_API_KEY".into(), "test-groq-key".into()),
@@ -123,7 +123,7 @@ fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<String, Stri
     ])
 }
 
-async fn worker(
+pub(crate) async fn worker(
     root: &Path,
     logs: &Path,
     phase: &str,

@@ -1,0 +1,195 @@
+//! Authentication: passwords, access tokens, refresh tokens, API keys, and
+//! the one `authenticate` step every protected route goes through.
+
+pub mod email;
+pub mod password;
+pub mod repo;
+pub mod routes;
+pub mod secrets;
+pub mod token;
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+use worker::{console_warn, Request};
+
+use crate::db;
+use crate::http::context::RequestContext;
+use crate::http::request::header;
+use crate::http::ApiError;
+use crate::runtime::now_utc;
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A bearer access token (JWT).
+    Jwt,
+    /// An API key.
+    ApiKey,
+}
+
+/// The authenticated caller of a protected route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// The user acting.
+    pub user_id: Uuid,
+    /// The credential used.
+    pub via: Via,
+}
+
+impl Principal {
+    /// Refuses API-key callers: some routes (managing API keys) need a login session.
+    pub fn require_session(&self) -> Result<(), ApiError> {
+        match self.via {
+            Via::Jwt => Ok(()),
+            Via::ApiKey => Err(ApiError::Permission(
+                "API keys cannot manage API keys; use an access token from login".into(),
+            )),
+        }
+    }
+}
+
+/// A credential found in the request headers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer <jwt>`.
+    Jwt(String),
+    /// `X-API-Key: cak_…` or `Authorization: Bearer cak_…`.
+    ApiKey(String),
+}
+
+/// Picks the credential out of `Authorization` and `X-API-Key`.
+pub fn credential(
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+) -> Result<Credential, ApiError> {
+    if let Some(key) = x_api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        return Ok(Credential::ApiKey(key.to_string()));
+    }
+    let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Err(ApiError::Authentication(
+            "missing credentials: send Authorization: Bearer <token> or X-API-Key".into(),
+        ));
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => {
+            return Err(ApiError::Authentication(
+                "the Authorization header must use the Bearer scheme".into(),
+            ))
+        }
+    };
+    if token.is_empty() {
+        return Err(ApiError::Authentication("empty bearer token".into()));
+    }
+    if token.starts_with(secrets::API_KEY_PREFIX) {
+        Ok(Credential::ApiKey(token.to_string()))
+    } else {
+        Ok(Credential::Jwt(token.to_string()))
+    }
+}
+
+/// Authenticates the request: a valid, unexpired access token of an
+/// existing user, or an existing API key (whose `last_used_at` is then
+/// refreshed off the response path).
+pub async fn authenticate(
+    rc: &RequestContext,
+    req: &Request,
+    client: &Client,
+) -> Result<Principal, ApiError> {
+    let found = credential(
+        header(req, "Authorization").as_deref(),
+        header(req, "X-API-Key").as_deref(),
+    )?;
+    match found {
+        Credential::Jwt(jwt) => {
+            let user_id = token::verify(&rc.config.jwt_secret, &jwt, now_utc()).map_err(|e| {
+                console_warn!("[{}] access token refused: {}", rc.request_id, e.0);
+                ApiError::Authentication("invalid or expired access token".into())
+            })?;
+            if repo::user_by_id(client, user_id).await?.is_none() {
+                return Err(ApiError::Authentication(
+                    "invalid or expired access token".into(),
+                ));
+            }
+            Ok(Principal {
+                user_id,
+                via: Via::Jwt,
+            })
+        }
+        Credential::ApiKey(key) => {
+            let invalid = || ApiError::Authentication("invalid API key".into());
+            if !secrets::looks_like(&key, secrets::API_KEY_PREFIX) {
+                return Err(invalid());
+            }
+            let (key_id, user_id, stale) = repo::api_key_owner(client, &secrets::fingerprint(&key))
+                .await?
+                .ok_or_else(invalid)?;
+            if stale {
+                let env = rc.env.clone();
+                rc.ctx.wait_until(async move {
+                    let touched =
+                        db::with_client(
+                            &env,
+                            |c| async move { repo::touch_api_key(&c, key_id).await },
+                        )
+                        .await;
+                    if let Err(e) = touched {
+                        console_warn!("could not record API key use: {e:?}");
+                    }
+                });
+            }
+            Ok(Principal {
+                user_id,
+                via: Via::ApiKey,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_picked_from_headers() {
+        assert_eq!(
+            credential(Some("Bearer eyJ.a.b"), None).unwrap(),
+            Credential::Jwt("eyJ.a.b".into())
+        );
+        assert_eq!(
+            credential(Some("bearer cak_x"), None).unwrap(),
+            Credential::ApiKey("cak_x".into())
+        );
+        assert_eq!(
+            credential(Some("Bearer eyJ.a.b"), Some("cak_y")).unwrap(),
+            Credential::ApiKey("cak_y".into()),
+            "X-API-Key wins"
+        );
+    }
+
+    #[test]
+    fn missing_or_odd_credentials_are_401() {
+        for (auth, key) in [
+            (None, None),
+            (Some(""), Some(" ")),
+            (Some("Basic dXNlcjpwYXNz"), None),
+            (Some("Bearer "), None),
+            (Some("Bearer"), None),
+            (Some("Token abc"), None),
+        ] {
+            let err = credential(auth, key).unwrap_err();
+            assert_eq!(err.status(), 401, "{auth:?} {key:?}");
+        }
+    }
+
+    #[test]
+    fn api_keys_cannot_manage_keys() {
+        let p = Principal {
+            user_id: Uuid::nil(),
+            via: Via::ApiKey,
+        };
+        assert_eq!(p.require_session().unwrap_err().status(), 403);
+        let p = Principal { via: Via::Jwt, ..p };
+        assert!(p.require_session().is_ok());
+    }
+}

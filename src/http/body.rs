@@ -1,0 +1,170 @@
+//! Request bodies: `Content-Type` and size checks, JSON parsing, and a
+//! small field reader that collects every validation problem at once.
+//!
+//! Unknown fields are ignored (like most JSON APIs, so clients can send
+//! fields a newer version understands).
+
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, FieldError};
+
+/// Largest accepted body (1 MiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Checks the `Content-Type` and a declared `Content-Length` before reading.
+pub fn check_headers(
+    content_type: Option<&str>,
+    content_length: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(len) = content_length.and_then(|l| l.trim().parse::<u64>().ok()) {
+        if len > MAX_BODY_BYTES as u64 {
+            return Err(ApiError::TooLarge);
+        }
+    }
+    let is_json = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(
+            "Content-Type must be application/json".into(),
+        ))
+    }
+}
+
+/// Parses a body that must be a JSON object.
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::InvalidRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::InvalidRequest(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// Reads fields out of a JSON object, remembering every problem.
+pub struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    /// Wraps a parsed object.
+    pub fn new(map: Map<String, Value>) -> Self {
+        Fields {
+            map,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records a problem with `field`.
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// A required string; `None` (and a recorded error) when missing or not a string.
+    pub fn required_str(&mut self, field: &str) -> Option<String> {
+        match self.map.remove(field) {
+            Some(Value::String(s)) => Some(s),
+            None | Some(Value::Null) => {
+                self.error(field, "is required");
+                None
+            }
+            Some(_) => {
+                self.error(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// An optional string: `Ok(None)` when absent or null.
+    pub fn optional_str(&mut self, field: &str) -> Option<String> {
+        match self.map.remove(field) {
+            Some(Value::String(s)) => Some(s),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.error(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// Finishes: the value built by `build` when no problem was recorded,
+    /// else a 422 listing them all.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.errors.is_empty() => Ok(v),
+            _ if self.errors.is_empty() => Err(ApiError::Validation(vec![FieldError::new(
+                "body",
+                "is invalid",
+            )])),
+            _ => Err(ApiError::Validation(self.errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => Fields::new(m),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        assert!(check_headers(Some("application/json"), None).is_ok());
+        assert!(check_headers(Some("Application/JSON; charset=utf-8"), None).is_ok());
+        for bad in [None, Some("text/plain"), Some("application/jsonx")] {
+            assert_eq!(check_headers(bad, None).unwrap_err().status(), 400);
+        }
+    }
+
+    #[test]
+    fn declared_length_over_the_limit_is_413() {
+        let err = check_headers(Some("application/json"), Some("1048577")).unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert!(check_headers(Some("application/json"), Some("1048576")).is_ok());
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        assert!(parse_object(br#"{"a":1}"#).is_ok());
+        for bad in [&b"[]"[..], b"\"x\"", b"{", b"", b"null"] {
+            assert_eq!(parse_object(bad).unwrap_err().status(), 400);
+        }
+        assert_eq!(
+            parse_object(&vec![b' '; MAX_BODY_BYTES + 1])
+                .unwrap_err()
+                .status(),
+            413
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut f = fields(json!({"a": 1, "c": "ok"}));
+        let a = f.required_str("a");
+        let b = f.required_str("b");
+        let c = f.optional_str("c");
+        let built = a.zip(b).map(|_| ());
+        assert_eq!(c.as_deref(), Some("ok"));
+        match f.finish(built) {
+            Err(ApiError::Validation(d)) => {
+                assert_eq!(d.len(), 2);
+                assert_eq!(d[0], FieldError::new("a", "must be a string"));
+                assert_eq!(d[1], FieldError::new("b", "is required"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

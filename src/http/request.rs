@@ -1,0 +1,25 @@
+//! Glue for reading requests: headers as text and JSON object bodies.
+
+use serde_json::{Map, Value};
+use worker::Request;
+
+use super::body::{check_headers, parse_object};
+use super::error::ApiError;
+
+/// A header's value, if present and readable.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads the body as a JSON object, enforcing `Content-Type` and the 1 MiB limit.
+pub async fn read_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
+    check_headers(
+        header(req, "Content-Type").as_deref(),
+        header(req, "Content-Length").as_deref(),
+    )?;
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("cannot read the body: {e}")))?;
+    parse_object(&bytes)
+}
