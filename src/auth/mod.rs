@@ -2,6 +2,7 @@
 //! the one `authenticate` step every protected route goes through.
 
 pub mod email;
+pub mod kdf;
 pub mod password;
 pub mod repo;
 pub mod routes;

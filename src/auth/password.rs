@@ -18,7 +18,8 @@ pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
 
 const ID: &str = "pbkdf2-sha256";
-const HASH_LEN: usize = 32;
+/// Derived key length in bytes.
+pub const HASH_LEN: usize = 32;
 
 /// A hash of a password nobody has, verified when the e-mail is unknown so
 /// both login failures cost the same time.
@@ -55,23 +56,41 @@ pub fn check_rules(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Hashes `password` with `salt` and `iterations` into a PHC string.
+/// Hashes `password` with `salt` and `iterations` into a PHC string
+/// (natively; the worker uses [`super::kdf::hash`], which gives the same string).
 pub fn hash(password: &str, salt: &[u8; SALT_LEN], iterations: u32) -> String {
-    let derived = derive(password, salt, iterations);
-    format!(
-        "${ID}$i={iterations}${}${}",
-        Base64Unpadded::encode_string(salt),
-        Base64Unpadded::encode_string(&derived)
-    )
+    format_phc(salt, iterations, &derive(password, salt, iterations))
 }
 
-/// Verifies `password` against a stored PHC string in constant time.
+/// Verifies `password` against a stored PHC string in constant time
+/// (natively; the worker uses [`super::kdf::verify`]).
 pub fn verify(password: &str, stored: &str) -> Verdict {
     let Some((iterations, salt, expected)) = parse(stored) else {
         return Verdict::Malformed;
     };
-    let derived = derive(password, &salt, iterations);
-    if ct_eq(&derived, &expected) {
+    judge(&derive(password, &salt, iterations), &expected, iterations)
+}
+
+/// PBKDF2-HMAC-SHA256 in pure Rust: the reference the worker's WebCrypto
+/// path is checked against.
+pub fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; HASH_LEN] {
+    let mut out = [0u8; HASH_LEN];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut out);
+    out
+}
+
+/// Builds the PHC string from its parts.
+pub fn format_phc(salt: &[u8], iterations: u32, derived: &[u8]) -> String {
+    format!(
+        "${ID}$i={iterations}${}${}",
+        Base64Unpadded::encode_string(salt),
+        Base64Unpadded::encode_string(derived)
+    )
+}
+
+/// Compares a derived key with the stored one, in constant time.
+pub fn judge(derived: &[u8], expected: &[u8], iterations: u32) -> Verdict {
+    if ct_eq(derived, expected) {
         Verdict::Match {
             rehash: iterations != DEFAULT_ITERATIONS,
         }
@@ -80,14 +99,8 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
     }
 }
 
-fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; HASH_LEN] {
-    let mut out = [0u8; HASH_LEN];
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut out);
-    out
-}
-
-/// Splits `$pbkdf2-sha256$i=N$salt$hash`.
-fn parse(stored: &str) -> Option<(u32, Vec<u8>, Vec<u8>)> {
+/// Splits `$pbkdf2-sha256$i=N$salt$hash` into iterations, salt and hash.
+pub fn parse(stored: &str) -> Option<(u32, Vec<u8>, Vec<u8>)> {
     let mut parts = stored.split('$');
     let (Some(""), Some(ID), Some(params), Some(salt), Some(hash), None) = (
         parts.next(),

@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_error, Request, Response};
 
+use super::kdf;
 use super::password::{self, Verdict, DEFAULT_ITERATIONS, DUMMY_HASH};
 use super::repo::{self, Rotation, User};
 use super::secrets::{self, API_KEY_PREFIX, API_KEY_VISIBLE, REFRESH_PREFIX};
@@ -95,7 +96,9 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     let (email, pw) = credentials(&mut req, true).await?;
     let salt = secrets::random_bytes::<{ password::SALT_LEN }>().map_err(internal)?;
-    let hash = password::hash(&pw, &salt, DEFAULT_ITERATIONS);
+    let hash = kdf::hash(&pw, &salt, DEFAULT_ITERATIONS)
+        .await
+        .map_err(internal)?;
     let user = repo::insert_user(c, &email, &hash).await?;
     let body = token_pair(rc, c, &user, Uuid::new_v4()).await?;
     json(201, &body)
@@ -116,14 +119,19 @@ pub async fn login(
         repo::user_by_email(c, &email).await?
     };
     let Some(user) = user else {
-        let _ = password::verify(&pw, DUMMY_HASH);
+        let _ = kdf::verify(&pw, DUMMY_HASH).await;
         return Err(refused());
     };
-    match password::verify(&pw, &user.password_hash) {
+    match kdf::verify(&pw, &user.password_hash)
+        .await
+        .map_err(internal)?
+    {
         Verdict::Match { rehash } => {
             if rehash {
                 let salt = secrets::random_bytes::<{ password::SALT_LEN }>().map_err(internal)?;
-                let fresh = password::hash(&pw, &salt, DEFAULT_ITERATIONS);
+                let fresh = kdf::hash(&pw, &salt, DEFAULT_ITERATIONS)
+                    .await
+                    .map_err(internal)?;
                 repo::set_password_hash(c, user.id, &fresh).await?;
             }
             let body = token_pair(rc, c, &user, Uuid::new_v4()).await?;

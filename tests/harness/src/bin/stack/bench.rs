@@ -61,7 +61,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// (token check + a user lookup): the difference estimates the hash's cost
 /// inside workerd, where the worker runs as wasm.
 async fn auth_costs(base: &str) -> Result<(), String> {
-    println!("\n==> password hash inside the worker (wasm32 under wrangler dev)");
+    println!("\n==> password hash inside the worker (wasm32 + WebCrypto under wrangler dev)");
     let client = reqwest::Client::new();
     let email = format!("bench-{}@example.com", std::process::id());
     let creds = json!({"email": email, "password": "bench-password-1"});
@@ -95,7 +95,7 @@ async fn auth_costs(base: &str) -> Result<(), String> {
     println!("login          ({SAMPLES} sequential): {}", summary(&login));
     println!("GET /auth/me   ({SAMPLES} sequential): {}", summary(&me));
     println!(
-        "estimated PBKDF2 (100,000 iterations) in wasm: {:.1} ms (median login - median me)",
+        "estimated PBKDF2 (100,000 iterations) inside the worker: {:.1} ms (median login - median me)",
         median(&login) - median(&me)
     );
     Ok(())

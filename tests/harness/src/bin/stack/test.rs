@@ -44,6 +44,23 @@ pub async fn run(root: &Path) -> Result<(), String> {
         ],
     )
     .await?;
+    step(
+        root,
+        "cargo clippy (wasm32 worker) -D warnings",
+        "cargo",
+        &[
+            "clippy",
+            "-p",
+            "conversation-api",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )
+    .await?;
 
     let mut tally = Tally::default();
     let mut failures = Vec::new();
