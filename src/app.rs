@@ -24,6 +24,24 @@ pub enum Route {
     ListApiKeys,
     /// `DELETE /api/v1/auth/api-keys/{id}`.
     DeleteApiKey,
+    /// `GET /api/v1/models`.
+    Models,
+    /// `POST /api/v1/conversations`.
+    CreateConversation,
+    /// `GET /api/v1/conversations`.
+    ListConversations,
+    /// `GET /api/v1/conversations/{id}`.
+    GetConversation,
+    /// `PATCH /api/v1/conversations/{id}`.
+    UpdateConversation,
+    /// `DELETE /api/v1/conversations/{id}`.
+    DeleteConversation,
+    /// `GET /api/v1/conversations/{id}/messages`.
+    ListMessages,
+    /// `POST /api/v1/conversations/{id}/messages`.
+    SendMessage,
+    /// `POST /api/v1/conversations/{id}/messages/stream`.
+    StreamMessage,
 }
 
 impl Route {
@@ -31,7 +49,7 @@ impl Route {
     pub fn is_public(self) -> bool {
         matches!(
             self,
-            Route::Health | Route::Register | Route::Login | Route::Refresh
+            Route::Health | Route::Models | Route::Register | Route::Login | Route::Refresh
         )
     }
 }
@@ -45,16 +63,26 @@ struct Spec {
 }
 
 /// The route table. Order does not matter: patterns never overlap.
+#[rustfmt::skip]
 const TABLE: &[Spec] = &[
-    spec("GET", "/health", Route::Health),
-    spec("POST", "/api/v1/auth/register", Route::Register),
-    spec("POST", "/api/v1/auth/login", Route::Login),
-    spec("POST", "/api/v1/auth/refresh", Route::Refresh),
-    spec("POST", "/api/v1/auth/logout", Route::Logout),
-    spec("GET", "/api/v1/auth/me", Route::Me),
-    spec("POST", "/api/v1/auth/api-keys", Route::CreateApiKey),
-    spec("GET", "/api/v1/auth/api-keys", Route::ListApiKeys),
-    spec("DELETE", "/api/v1/auth/api-keys/{id}", Route::DeleteApiKey),
+    spec("GET",    "/health",                                  Route::Health),
+    spec("POST",   "/api/v1/auth/register",                    Route::Register),
+    spec("POST",   "/api/v1/auth/login",                       Route::Login),
+    spec("POST",   "/api/v1/auth/refresh",                     Route::Refresh),
+    spec("POST",   "/api/v1/auth/logout",                      Route::Logout),
+    spec("GET",    "/api/v1/auth/me",                          Route::Me),
+    spec("POST",   "/api/v1/auth/api-keys",                    Route::CreateApiKey),
+    spec("GET",    "/api/v1/auth/api-keys",                    Route::ListApiKeys),
+    spec("DELETE", "/api/v1/auth/api-keys/{id}",               Route::DeleteApiKey),
+    spec("GET",    "/api/v1/models",                           Route::Models),
+    spec("POST",   "/api/v1/conversations",                    Route::CreateConversation),
+    spec("GET",    "/api/v1/conversations",                    Route::ListConversations),
+    spec("GET",    "/api/v1/conversations/{id}",               Route::GetConversation),
+    spec("PATCH",  "/api/v1/conversations/{id}",               Route::UpdateConversation),
+    spec("DELETE", "/api/v1/conversations/{id}",               Route::DeleteConversation),
+    spec("GET",    "/api/v1/conversations/{id}/messages",      Route::ListMessages),
+    spec("POST",   "/api/v1/conversations/{id}/messages",      Route::SendMessage),
+    spec("POST",   "/api/v1/conversations/{id}/messages/stream", Route::StreamMessage),
 ];
 
 const fn spec(method: &'static str, pattern: &'static str, route: Route) -> Spec {
@@ -187,6 +215,90 @@ mod tests {
         );
         assert!(Route::Login.is_public());
         assert!(!Route::Me.is_public());
+    }
+
+    #[test]
+    fn conversation_routes_resolve() {
+        assert_eq!(
+            resolve("GET", "/api/v1/conversations/abc/messages"),
+            Resolution::Found {
+                route: Route::ListMessages,
+                params: vec!["abc".into()]
+            }
+        );
+        assert_eq!(
+            resolve("PUT", "/api/v1/conversations/abc"),
+            Resolution::MethodNotAllowed {
+                allow: vec!["GET", "PATCH", "DELETE", "OPTIONS"]
+            }
+        );
+        assert!(Route::Models.is_public());
+        assert!(!Route::ListConversations.is_public());
+    }
+
+    /// An example request line per route; the match is exhaustive, so a new
+    /// route cannot be added without a line here and a row in `TABLE`.
+    fn example(route: Route) -> (&'static str, &'static str) {
+        match route {
+            Route::Health => ("GET", "/health"),
+            Route::Register => ("POST", "/api/v1/auth/register"),
+            Route::Login => ("POST", "/api/v1/auth/login"),
+            Route::Refresh => ("POST", "/api/v1/auth/refresh"),
+            Route::Logout => ("POST", "/api/v1/auth/logout"),
+            Route::Me => ("GET", "/api/v1/auth/me"),
+            Route::CreateApiKey => ("POST", "/api/v1/auth/api-keys"),
+            Route::ListApiKeys => ("GET", "/api/v1/auth/api-keys"),
+            Route::DeleteApiKey => ("DELETE", "/api/v1/auth/api-keys/x"),
+            Route::Models => ("GET", "/api/v1/models"),
+            Route::CreateConversation => ("POST", "/api/v1/conversations"),
+            Route::ListConversations => ("GET", "/api/v1/conversations"),
+            Route::GetConversation => ("GET", "/api/v1/conversations/x"),
+            Route::UpdateConversation => ("PATCH", "/api/v1/conversations/x"),
+            Route::DeleteConversation => ("DELETE", "/api/v1/conversations/x"),
+            Route::ListMessages => ("GET", "/api/v1/conversations/x/messages"),
+            Route::SendMessage => ("POST", "/api/v1/conversations/x/messages"),
+            Route::StreamMessage => ("POST", "/api/v1/conversations/x/messages/stream"),
+        }
+    }
+
+    const ALL: [Route; 18] = [
+        Route::Health,
+        Route::Register,
+        Route::Login,
+        Route::Refresh,
+        Route::Logout,
+        Route::Me,
+        Route::CreateApiKey,
+        Route::ListApiKeys,
+        Route::DeleteApiKey,
+        Route::Models,
+        Route::CreateConversation,
+        Route::ListConversations,
+        Route::GetConversation,
+        Route::UpdateConversation,
+        Route::DeleteConversation,
+        Route::ListMessages,
+        Route::SendMessage,
+        Route::StreamMessage,
+    ];
+
+    #[test]
+    fn every_route_is_in_the_table() {
+        assert_eq!(TABLE.len(), ALL.len());
+        for want in ALL {
+            let (method, path) = example(want);
+            assert!(
+                matches!(resolve(method, path), Resolution::Found { route, .. } if route == want),
+                "{method} {path}"
+            );
+        }
+        for route in TABLE.iter().map(|s| s.route) {
+            assert_eq!(
+                TABLE.iter().filter(|s| s.route == route).count(),
+                1,
+                "{route:?}"
+            );
+        }
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub struct Config {
     pub rate_limit_ai: u32,
     /// Register/login/refresh per client IP per minute (`RATE_LIMIT_AUTH`, default 10).
     pub rate_limit_auth: u32,
+    /// Longest wait for a provider's first token before trying the next
+    /// (`FIRST_TOKEN_TIMEOUT_MS`, default 15000).
+    pub first_token_timeout_ms: u64,
+    /// Silence on a stream after which a `ping` event is sent
+    /// (`STREAM_PING_INTERVAL_MS`, default 15000).
+    pub stream_ping_interval_ms: u64,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -129,6 +135,10 @@ impl Config {
         let rate_limit_standard = number("RATE_LIMIT_STANDARD", 60, 1, 1_000_000);
         let rate_limit_ai = number("RATE_LIMIT_AI", 10, 1, 1_000_000);
         let rate_limit_auth = number("RATE_LIMIT_AUTH", 10, 1, 1_000_000);
+        let first_token_timeout_ms =
+            u64::from(number("FIRST_TOKEN_TIMEOUT_MS", 15_000, 100, 120_000));
+        let stream_ping_interval_ms =
+            u64::from(number("STREAM_PING_INTERVAL_MS", 15_000, 100, 60_000));
 
         let mut base_url = |name: &str, default: &str| -> String {
             let raw = get(name).unwrap_or_else(|| default.to_string());
@@ -148,6 +158,17 @@ impl Config {
             );
         }
 
+        let default_model = get("DEFAULT_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into());
+        let fallback_model = get("FALLBACK_MODEL").unwrap_or_else(|| FALLBACK_MODEL.into());
+        for (name, id) in [
+            ("DEFAULT_MODEL", &default_model),
+            ("FALLBACK_MODEL", &fallback_model),
+        ] {
+            if crate::llm::catalogue::find(id).is_none() {
+                problems.push(format!("{name} {id:?} is not in the model catalogue"));
+            }
+        }
+
         let config = Config {
             jwt_secret,
             access_token_minutes,
@@ -157,11 +178,13 @@ impl Config {
             groq_base_url,
             gemini_base_url,
             allowed_origins: parse_origins(get("ALLOWED_ORIGINS").as_deref()),
-            default_model: get("DEFAULT_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into()),
-            fallback_model: get("FALLBACK_MODEL").unwrap_or_else(|| FALLBACK_MODEL.into()),
+            default_model,
+            fallback_model,
             rate_limit_standard,
             rate_limit_ai,
             rate_limit_auth,
+            first_token_timeout_ms,
+            stream_ping_interval_ms,
         };
         if problems.is_empty() {
             Ok(config)
@@ -257,6 +280,16 @@ mod tests {
         assert_eq!(c.groq_base_url, "http://127.0.0.1:9999/groq/openai/v1");
         assert_eq!(c.groq_api_key, None, "empty counts as unset");
         assert_eq!(c.google_ai_api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn models_must_be_in_the_catalogue() {
+        let err = config(&[
+            ("JWT_SECRET", SECRET),
+            ("DEFAULT_MODEL", "llama-3.1-8b-instant"),
+        ])
+        .unwrap_err();
+        assert!(err.problems[0].contains("DEFAULT_MODEL"), "{err}");
     }
 
     #[test]

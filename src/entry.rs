@@ -11,11 +11,15 @@ use worker::{console_error, console_log, event, Context, Env, Request, Response}
 use crate::app::{self, Resolution, Route};
 use crate::auth::{self, routes};
 use crate::config::{Config, ConfigError};
+use crate::conversations::routes as conversations;
 use crate::db;
 use crate::health;
 use crate::http::context::RequestContext;
 use crate::http::headers::{cors_headers, preflight_headers, request_id};
 use crate::http::{respond, ApiError};
+use crate::llm;
+use crate::messages::routes as messages;
+use crate::messages::send;
 
 /// The configuration, parsed and validated once per isolate.
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
@@ -115,6 +119,9 @@ async fn dispatch(
             "the server is misconfigured and refuses to serve; see /health and the log".into(),
         ));
     };
+    if route == Route::Models {
+        return llm::routes::models(config);
+    }
     let rc = RequestContext {
         env: env.clone(),
         ctx,
@@ -151,8 +158,16 @@ async fn handle(
         Route::CreateApiKey => routes::create_api_key(&p, req, c).await,
         Route::ListApiKeys => routes::list_api_keys(&p, c).await,
         Route::DeleteApiKey => routes::delete_api_key(&p, param(0), c).await,
-        Route::Health | Route::Register | Route::Login | Route::Refresh => Err(ApiError::Internal(
-            format!("{route:?} reached the protected table"),
-        )),
+        Route::CreateConversation => conversations::create(rc, &p, req, c).await,
+        Route::ListConversations => conversations::list(&p, &req, c).await,
+        Route::GetConversation => conversations::get(&p, param(0), c).await,
+        Route::UpdateConversation => conversations::update(&p, req, param(0), c).await,
+        Route::DeleteConversation => conversations::delete(&p, param(0), c).await,
+        Route::ListMessages => messages::list(&p, &req, param(0), c).await,
+        Route::SendMessage => send::send(rc, &p, req, param(0), c).await,
+        Route::StreamMessage => send::stream(rc, &p, req, param(0), c).await,
+        Route::Health | Route::Models | Route::Register | Route::Login | Route::Refresh => Err(
+            ApiError::Internal(format!("{route:?} reached the protected table")),
+        ),
     }
 }

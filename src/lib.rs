@@ -8,9 +8,13 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod conversations;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod llm;
+pub mod messages;
 pub mod runtime;
+pub mod sse;
 
 mod entry;

@@ -67,6 +67,16 @@ impl Fields {
         self.errors.push(FieldError::new(field, message));
     }
 
+    /// Removes and returns a field's raw value (`Some(Null)` for an explicit null).
+    pub fn take(&mut self, field: &str) -> Option<Value> {
+        self.map.remove(field)
+    }
+
+    /// Whether no problem has been recorded so far.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     /// A required string; `None` (and a recorded error) when missing or not a string.
     pub fn required_str(&mut self, field: &str) -> Option<String> {
         match self.map.remove(field) {

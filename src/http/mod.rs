@@ -6,6 +6,7 @@ pub mod body;
 pub mod context;
 pub mod error;
 pub mod headers;
+pub mod pagination;
 pub mod request;
 pub mod respond;
 

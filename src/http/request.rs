@@ -11,6 +11,14 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
+/// The decoded query parameters (last one wins when repeated).
+pub fn query(req: &Request) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let url = req
+        .url()
+        .map_err(|e| ApiError::InvalidRequest(format!("bad URL: {e}")))?;
+    Ok(url.query_pairs().into_owned().collect())
+}
+
 /// Reads the body as a JSON object, enforcing `Content-Type` and the 1 MiB limit.
 pub async fn read_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
     check_headers(

@@ -8,8 +8,12 @@ mod support;
 
 mod api_keys;
 mod auth;
+mod conversation_list;
+mod conversations;
 mod db_down;
 mod http_basics;
+mod messages_list;
 mod misconfig;
+mod models;
 mod passwords;
 mod smoke;

@@ -350,9 +350,11 @@ pub fn assert_invalid_fields(r: &Reply, fields: &[&str]) {
 }
 
 mod accounts;
+mod conversations;
 mod db;
 mod jwt;
 
 pub use accounts::*;
+pub use conversations::*;
 pub use db::*;
 pub use jwt::*;

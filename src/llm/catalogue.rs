@@ -1,0 +1,133 @@
+//! The model catalogue: ids, providers, limits, prices and abilities, in one
+//! table. Model ids are data: retiring or adding a model is a change here
+//! (and, for the defaults, a configuration change), nowhere else.
+
+use serde::Serialize;
+
+/// Which upstream API serves a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Groq's OpenAI-compatible chat completions (`GROQ_BASE_URL`).
+    Groq,
+    /// Google's Gemini API (`GEMINI_BASE_URL`).
+    Gemini,
+}
+
+impl Provider {
+    /// The name used in responses and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Groq => "groq",
+            Provider::Gemini => "gemini",
+        }
+    }
+}
+
+/// One model the API can call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Model {
+    /// The provider's model id, e.g. `openai/gpt-oss-20b`.
+    pub id: &'static str,
+    /// Who serves it.
+    pub provider: Provider,
+    /// Context window in tokens (prompt + answer).
+    pub context_window: u32,
+    /// Largest answer the provider allows, in tokens.
+    pub max_output_tokens: u32,
+    /// USD per million prompt tokens.
+    pub input_price_per_mtok: f64,
+    /// USD per million answer tokens.
+    pub output_price_per_mtok: f64,
+    /// Whether the model can return its reasoning.
+    pub supports_thinking: bool,
+}
+
+/// Every model offered, in the order `/api/v1/models` lists them.
+/// Prices and windows as published by the providers in late 2026.
+pub const MODELS: &[Model] = &[
+    Model {
+        id: "openai/gpt-oss-20b",
+        provider: Provider::Groq,
+        context_window: 131_072,
+        max_output_tokens: 65_536,
+        input_price_per_mtok: 0.075,
+        output_price_per_mtok: 0.30,
+        supports_thinking: true,
+    },
+    Model {
+        id: "openai/gpt-oss-120b",
+        provider: Provider::Groq,
+        context_window: 131_072,
+        max_output_tokens: 65_536,
+        input_price_per_mtok: 0.15,
+        output_price_per_mtok: 0.60,
+        supports_thinking: true,
+    },
+    Model {
+        id: "gemini-2.5-flash-lite",
+        provider: Provider::Gemini,
+        context_window: 1_048_576,
+        max_output_tokens: 65_536,
+        input_price_per_mtok: 0.10,
+        output_price_per_mtok: 0.40,
+        supports_thinking: true,
+    },
+];
+
+/// Finds a model by its exact id.
+pub fn find(id: &str) -> Option<&'static Model> {
+    MODELS.iter().find(|m| m.id == id)
+}
+
+/// A catalogue entry as `/api/v1/models` shows it.
+#[derive(Debug, Serialize)]
+pub struct Listed<'a> {
+    #[serde(flatten)]
+    model: &'a Model,
+    is_default: bool,
+    is_fallback: bool,
+}
+
+/// The catalogue with the deployment's default and fallback marked.
+pub fn listing<'a>(default_model: &str, fallback_model: &str) -> Vec<Listed<'a>> {
+    MODELS
+        .iter()
+        .map(|model| Listed {
+            model,
+            is_default: model.id == default_model,
+            is_fallback: model.id == fallback_model,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_found() {
+        for (i, m) in MODELS.iter().enumerate() {
+            assert_eq!(find(m.id), Some(m));
+            assert!(MODELS[i + 1..].iter().all(|o| o.id != m.id));
+            assert!(m.max_output_tokens < m.context_window);
+        }
+        assert_eq!(
+            find("llama-3.1-8b-instant"),
+            None,
+            "retired models are not offered"
+        );
+    }
+
+    #[test]
+    fn listing_marks_default_and_fallback() {
+        let l = listing("openai/gpt-oss-20b", "gemini-2.5-flash-lite");
+        let v = serde_json::to_value(&l).unwrap();
+        assert_eq!(v[0]["id"], "openai/gpt-oss-20b");
+        assert_eq!(v[0]["provider"], "groq");
+        assert_eq!(v[0]["is_default"], true);
+        assert_eq!(v[2]["is_fallback"], true);
+        assert_eq!(v[2]["context_window"], 1_048_576);
+        assert_eq!(l.iter().filter(|m| m.is_default).count(), 1);
+    }
+}

@@ -1,0 +1,364 @@
+//! Producing one answer: try the planned models in order until one starts
+//! answering, then relay its stream event by event (never buffering the
+//! whole answer) as Anthropic events into a [`Sink`], and report what came
+//! out for storage.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::llm::chat::Call;
+use crate::llm::client::{self, Upstream};
+use crate::llm::fallback::{Attempt, Failure};
+use crate::runtime::timeout;
+use crate::sse::anthropic::Encoder;
+use crate::sse::think::ThinkSplitter;
+use crate::sse::{LlmEvent, StopReason};
+
+/// Where encoded events go: the client's stream, or nowhere (non-stream).
+pub trait Sink {
+    /// Delivers one encoded event; false when the client has gone away.
+    fn send(&mut self, event: String) -> bool;
+}
+
+/// A sink that drops everything (the non-streaming route still runs the
+/// encoder to collect the text).
+pub struct Discard;
+
+impl Sink for Discard {
+    fn send(&mut self, _event: String) -> bool {
+        true
+    }
+}
+
+/// How the answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The model finished.
+    Complete,
+    /// The upstream broke off, or the client left, mid-answer.
+    Incomplete,
+    /// No provider produced a first token.
+    Failed,
+}
+
+impl Ending {
+    /// The stored `status` of the assistant message.
+    pub fn status(self) -> &'static str {
+        match self {
+            Ending::Complete => "complete",
+            Ending::Incomplete => "incomplete",
+            Ending::Failed => "error",
+        }
+    }
+}
+
+/// What an answer produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How it ended.
+    pub ending: Ending,
+    /// The attempt that answered (`None` when all failed).
+    pub answered_by: Option<Attempt>,
+    /// Answer text.
+    pub text: String,
+    /// Reasoning, if any.
+    pub thinking: String,
+    /// Prompt tokens as reported by the provider.
+    pub input_tokens: Option<u32>,
+    /// Answer tokens as reported (reasoning included).
+    pub output_tokens: Option<u32>,
+    /// Why the model stopped.
+    pub stop: StopReason,
+    /// Every failed attempt, in order.
+    pub failures: Vec<(Attempt, Failure)>,
+}
+
+/// Timing of the relay.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Longest wait for response headers and then for the first token.
+    pub first_token: Duration,
+    /// Silence after which a `ping` event is sent.
+    pub ping_every: Duration,
+    /// Silence after which the upstream counts as lost.
+    pub idle_limit: Duration,
+}
+
+impl Timing {
+    /// The timing configured for this deployment.
+    pub fn from_config(config: &Config) -> Timing {
+        let first = Duration::from_millis(config.first_token_timeout_ms);
+        Timing {
+            first_token: first,
+            ping_every: Duration::from_millis(config.stream_ping_interval_ms),
+            idle_limit: first.saturating_mul(4).max(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Runs the attempts; see the module docs.
+pub async fn generate(
+    config: &Config,
+    base: &Call,
+    attempts: &[Attempt],
+    message_id: &str,
+    input_estimate: u32,
+    timing: Timing,
+    sink: &mut dyn Sink,
+) -> Outcome {
+    let mut failures = Vec::new();
+    for attempt in attempts {
+        let Some(api) = client::api(config, attempt.provider) else {
+            continue;
+        };
+        let call = Call {
+            model: attempt.model.clone(),
+            native_thinking: attempt.spec.is_none_or(|m| m.supports_thinking),
+            ..base.clone()
+        };
+        let started = start(&api.request(&call), timing, api.decoder(), &call).await;
+        let (upstream, decoder, first) = match started {
+            Ok(s) => s,
+            Err(failure) => {
+                let go_on = failure.allows_fallback();
+                failures.push((attempt.clone(), failure));
+                if go_on {
+                    continue;
+                }
+                break;
+            }
+        };
+        let encoder = Encoder::new(message_id, &attempt.model, input_estimate);
+        let relay = Relay {
+            encoder,
+            splitter: first.splitter,
+            thinking: call.thinking,
+            usage: None,
+            stop: StopReason::EndTurn,
+        };
+        return relay
+            .run(
+                upstream,
+                decoder,
+                first.events,
+                timing,
+                sink,
+                attempt,
+                failures,
+            )
+            .await;
+    }
+    Outcome {
+        ending: Ending::Failed,
+        answered_by: None,
+        text: String::new(),
+        thinking: String::new(),
+        input_tokens: None,
+        output_tokens: None,
+        stop: StopReason::EndTurn,
+        failures,
+    }
+}
+
+/// Events read before the answer was committed to a provider.
+struct FirstEvents {
+    events: Vec<LlmEvent>,
+    splitter: Option<ThinkSplitter>,
+}
+
+/// Opens the upstream and reads until the first token (or fails).
+async fn start(
+    req: &crate::llm::chat::UpstreamRequest,
+    timing: Timing,
+    mut decoder: Box<dyn client::Decoder>,
+    call: &Call,
+) -> Result<(Upstream, Box<dyn client::Decoder>, FirstEvents), Failure> {
+    let mut upstream = client::open(req, timing.first_token).await?;
+    let mut splitter = (call.thinking && !call.native_thinking).then(ThinkSplitter::new);
+    let mut events = Vec::new();
+    loop {
+        let chunk = timeout(timing.first_token, upstream.next())
+            .await
+            .ok_or(Failure::Timeout)?;
+        let decoded = match chunk {
+            Some(Ok(bytes)) => decoder.push(&bytes),
+            Some(Err(e)) => return Err(Failure::Stream(e)),
+            None => {
+                let mut rest = decoder.finish();
+                rest.push(LlmEvent::Done);
+                rest
+            }
+        };
+        for event in expand(decoded, splitter.as_mut(), call.thinking) {
+            match &event {
+                LlmEvent::Error(m) => return Err(Failure::Stream(m.clone())),
+                LlmEvent::Done if !events.iter().any(is_token) => {
+                    return Err(Failure::Stream("the answer ended before any text".into()))
+                }
+                _ => {}
+            }
+            events.push(event);
+        }
+        if events.iter().any(is_token) {
+            return Ok((upstream, decoder, FirstEvents { events, splitter }));
+        }
+    }
+}
+
+fn is_token(e: &LlmEvent) -> bool {
+    matches!(e, LlmEvent::Text(_) | LlmEvent::Thinking(_))
+}
+
+/// Routes text through the `<thinking>` splitter (models without native
+/// reasoning) and drops reasoning nobody asked for.
+fn expand(
+    events: Vec<LlmEvent>,
+    splitter: Option<&mut ThinkSplitter>,
+    thinking: bool,
+) -> Vec<LlmEvent> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut splitter = splitter;
+    for event in events {
+        match (event, splitter.as_deref_mut()) {
+            (LlmEvent::Text(t), Some(s)) => out.extend(s.push(&t)),
+            (done @ (LlmEvent::Done | LlmEvent::Finish(_)), Some(s)) => {
+                out.extend(s.finish());
+                out.push(done);
+            }
+            (LlmEvent::Thinking(_), _) if !thinking => {}
+            (event, _) => out.push(event),
+        }
+    }
+    out
+}
+
+/// The committed phase: relays one provider's stream to the sink.
+struct Relay {
+    encoder: Encoder,
+    splitter: Option<ThinkSplitter>,
+    thinking: bool,
+    usage: Option<(u32, u32)>,
+    stop: StopReason,
+}
+
+enum Step {
+    Continue,
+    Finished,
+    Broken(String),
+    ClientGone,
+}
+
+impl Relay {
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        mut self,
+        mut upstream: Upstream,
+        mut decoder: Box<dyn client::Decoder>,
+        first: Vec<LlmEvent>,
+        timing: Timing,
+        sink: &mut dyn Sink,
+        attempt: &Attempt,
+        failures: Vec<(Attempt, Failure)>,
+    ) -> Outcome {
+        let mut step = if sink.send(self.encoder.start()) {
+            self.apply(first, sink)
+        } else {
+            Step::ClientGone
+        };
+        let mut silent = Duration::ZERO;
+        while matches!(step, Step::Continue) {
+            match timeout(timing.ping_every, upstream.next()).await {
+                None => {
+                    silent += timing.ping_every;
+                    step = if silent >= timing.idle_limit {
+                        Step::Broken("the provider stopped sending".into())
+                    } else if sink.send(Encoder::ping()) {
+                        Step::Continue
+                    } else {
+                        Step::ClientGone
+                    };
+                }
+                Some(Some(Ok(bytes))) => {
+                    silent = Duration::ZERO;
+                    let events = decoder.push(&bytes);
+                    let events = expand(events, self.splitter.as_mut(), self.thinking);
+                    step = self.apply(events, sink);
+                }
+                Some(Some(Err(e))) => step = Step::Broken(format!("upstream connection lost: {e}")),
+                Some(None) => {
+                    let mut events = decoder.finish();
+                    events.push(LlmEvent::Done);
+                    let events = expand(events, self.splitter.as_mut(), self.thinking);
+                    step = self.apply(events, sink);
+                    if matches!(step, Step::Continue) {
+                        step = Step::Broken("the provider closed the stream early".into());
+                    }
+                }
+            }
+        }
+        drop(upstream);
+        let ending = match step {
+            Step::Finished => {
+                let out = self.output_tokens();
+                sink.send(self.encoder.finish(self.stop, out));
+                Ending::Complete
+            }
+            Step::Broken(reason) => {
+                sink.send(self.encoder.error("api_error", &reason));
+                Ending::Incomplete
+            }
+            Step::ClientGone | Step::Continue => Ending::Incomplete,
+        };
+        Outcome {
+            ending,
+            answered_by: Some(attempt.clone()),
+            text: self.encoder.text_so_far().to_string(),
+            thinking: self.encoder.thinking_so_far().to_string(),
+            input_tokens: self.usage.map(|u| u.0),
+            output_tokens: self.usage.map(|u| u.1),
+            stop: self.stop,
+            failures,
+        }
+    }
+
+    /// Output tokens for `message_delta`: as reported, else estimated.
+    fn output_tokens(&self) -> u32 {
+        self.usage.map(|u| u.1).unwrap_or_else(|| {
+            let chars = self.encoder.text_so_far().len() + self.encoder.thinking_so_far().len();
+            u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+        })
+    }
+
+    fn apply(&mut self, events: Vec<LlmEvent>, sink: &mut dyn Sink) -> Step {
+        let mut finished = false;
+        for event in events {
+            let encoded = match event {
+                LlmEvent::Text(t) => self.encoder.text(&t),
+                LlmEvent::Thinking(t) => self.encoder.thinking(&t),
+                LlmEvent::Usage {
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    self.usage = Some((input_tokens, output_tokens));
+                    continue;
+                }
+                LlmEvent::Finish(reason) => {
+                    self.stop = reason;
+                    finished = true;
+                    continue;
+                }
+                LlmEvent::Done => {
+                    if finished || self.usage.is_some() {
+                        return Step::Finished;
+                    }
+                    return Step::Broken("the provider ended without finishing".into());
+                }
+                LlmEvent::Error(m) => return Step::Broken(format!("provider error: {m}")),
+            };
+            if !sink.send(encoded) {
+                return Step::ClientGone;
+            }
+        }
+        Step::Continue
+    }
+}

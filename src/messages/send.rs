@@ -1,0 +1,255 @@
+//! `POST …/messages` (the whole answer, 201) and `POST …/messages/stream`
+//! (Anthropic-format Server-Sent Events). Both store the user message first;
+//! the answer is stored with the status it ended in, so nothing produced is
+//! lost and nothing partial is marked complete.
+
+use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::StreamExt;
+use serde_json::json;
+use tokio_postgres::Client;
+use uuid::Uuid;
+use worker::{console_error, console_warn, Request, Response};
+
+use super::generate::{generate, Discard, Ending, Outcome, Sink, Timing};
+use super::input::send_input;
+use super::repo::{self, Message, NewAnswer};
+use crate::auth::Principal;
+use crate::config::Config;
+use crate::conversations::routes::{conversation_id, owned};
+use crate::db;
+use crate::http::context::RequestContext;
+use crate::http::request::read_object;
+use crate::http::{respond, ApiError};
+use crate::llm::catalogue;
+use crate::llm::chat::{Call, Role, Turn};
+use crate::llm::client;
+use crate::llm::fallback::{plan, Attempt};
+use crate::runtime::now_ms;
+use crate::sse::anthropic::Encoder;
+
+/// Everything decided before the first upstream byte.
+struct Prepared {
+    owner: Uuid,
+    conversation: Uuid,
+    user_message: Message,
+    call: Call,
+    attempts: Vec<Attempt>,
+    answer_id: Uuid,
+    input_estimate: u32,
+    started_ms: u64,
+}
+
+/// Validates, checks ownership (404 before any upstream call), stores the
+/// user message and builds the context: system prompt, every earlier
+/// complete message, the new one.
+async fn prepare(
+    rc: &RequestContext,
+    p: &Principal,
+    mut req: Request,
+    id: &str,
+    c: &Client,
+) -> Result<Prepared, ApiError> {
+    let started_ms = now_ms();
+    let id = conversation_id(id)?;
+    let body = read_object(&mut req).await?;
+    let conversation = owned(c, p, id).await?;
+    let input = send_input(body, &conversation.model)?;
+    let config = rc.config;
+    let attempts = plan(
+        &input.model,
+        &config.fallback_model,
+        &config.default_model,
+        |provider| client::api(config, provider).is_some(),
+    );
+    if attempts.is_empty() {
+        return Err(ApiError::Unavailable(
+            "no model provider is configured (set GROQ_API_KEY or GOOGLE_AI_API_KEY)".into(),
+        ));
+    }
+    let history = repo::all(c, p.user_id, conversation.id).await?;
+    let user_message = repo::insert_user_message(c, p.user_id, conversation.id, &input.content)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    let mut turns: Vec<Turn> = history
+        .iter()
+        .filter(|m| m.status == "complete" && !m.content.is_empty())
+        .map(|m| Turn {
+            role: if m.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content: m.content.clone(),
+        })
+        .collect();
+    turns.push(Turn {
+        role: Role::User,
+        content: input.content.clone(),
+    });
+    let chars: usize = turns.iter().map(|t| t.content.len()).sum::<usize>()
+        + conversation.system_prompt.as_ref().map_or(0, String::len);
+    Ok(Prepared {
+        owner: p.user_id,
+        conversation: conversation.id,
+        user_message,
+        call: Call {
+            model: input.model,
+            system: conversation.system_prompt,
+            turns,
+            max_tokens: input.max_tokens,
+            temperature: input.temperature,
+            thinking: input.thinking,
+            native_thinking: true,
+        },
+        attempts,
+        answer_id: Uuid::new_v4(),
+        input_estimate: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
+        started_ms,
+    })
+}
+
+/// Logs the attempts that failed before one answered (or all failed).
+fn log_failures(rid: &str, outcome: &Outcome) {
+    for (attempt, failure) in &outcome.failures {
+        console_warn!(
+            "[{rid}] {} ({}) failed: {}",
+            attempt.model,
+            attempt.provider.as_str(),
+            failure.describe()
+        );
+    }
+}
+
+/// Stores the answer (when a provider produced one).
+async fn store(
+    c: &Client,
+    prep: &Prepared,
+    outcome: &Outcome,
+) -> Result<Option<Message>, ApiError> {
+    let Some(attempt) = &outcome.answered_by else {
+        return Ok(None);
+    };
+    let spec = catalogue::find(&attempt.model);
+    let tokens = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+    let answer = NewAnswer {
+        id: prep.answer_id,
+        content: &outcome.text,
+        thinking: Some(outcome.thinking.as_str()).filter(|t| !t.is_empty()),
+        model: &attempt.model,
+        provider: attempt.provider.as_str(),
+        status: outcome.ending.status(),
+        input_tokens: tokens(outcome.input_tokens),
+        output_tokens: tokens(outcome.output_tokens),
+        input_price: spec.map_or("0".into(), |m| m.input_price_per_mtok.to_string()),
+        output_price: spec.map_or("0".into(), |m| m.output_price_per_mtok.to_string()),
+        latency_ms: i32::try_from(now_ms().saturating_sub(prep.started_ms)).unwrap_or(i32::MAX),
+    };
+    repo::insert_answer(c, prep.owner, prep.conversation, &answer).await
+}
+
+/// `POST /api/v1/conversations/{id}/messages`.
+pub async fn send(
+    rc: &RequestContext,
+    p: &Principal,
+    req: Request,
+    id: &str,
+    c: &Client,
+) -> Result<Response, ApiError> {
+    let prep = prepare(rc, p, req, id, c).await?;
+    let timing = Timing::from_config(rc.config);
+    let outcome = generate(
+        rc.config,
+        &prep.call,
+        &prep.attempts,
+        &prep.answer_id.to_string(),
+        prep.input_estimate,
+        timing,
+        &mut Discard,
+    )
+    .await;
+    log_failures(&rc.request_id, &outcome);
+    if outcome.ending == Ending::Failed {
+        return Err(ApiError::ProvidersFailed(
+            "every model provider failed; your message was saved, try again".into(),
+        ));
+    }
+    let assistant = store(c, &prep, &outcome)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    respond::json(
+        201,
+        &json!({
+            "user_message": prep.user_message.to_json(),
+            "assistant_message": assistant.to_json(),
+        }),
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Sends encoded events to the client's response stream.
+struct ChannelSink(UnboundedSender<Vec<u8>>);
+
+impl Sink for ChannelSink {
+    fn send(&mut self, event: String) -> bool {
+        self.0.unbounded_send(event.into_bytes()).is_ok()
+    }
+}
+
+/// `POST /api/v1/conversations/{id}/messages/stream`: the response starts at
+/// once; the answer is produced in `wait_until`, relayed chunk by chunk, and
+/// stored when it ends, however it ends (finished, upstream lost, client gone).
+pub async fn stream(
+    rc: &RequestContext,
+    p: &Principal,
+    req: Request,
+    id: &str,
+    c: &Client,
+) -> Result<Response, ApiError> {
+    let prep = prepare(rc, p, req, id, c).await?;
+    let (tx, rx) = unbounded::<Vec<u8>>();
+    let config: &'static Config = rc.config;
+    let env = rc.env.clone();
+    let rid = rc.request_id.clone();
+    rc.ctx.wait_until(async move {
+        let mut sink = ChannelSink(tx);
+        let timing = Timing::from_config(config);
+        let answer_id = prep.answer_id.to_string();
+        let outcome = generate(
+            config,
+            &prep.call,
+            &prep.attempts,
+            &answer_id,
+            prep.input_estimate,
+            timing,
+            &mut sink,
+        )
+        .await;
+        log_failures(&rid, &outcome);
+        if outcome.ending == Ending::Failed {
+            let mut encoder = Encoder::new(&answer_id, &prep.call.model, prep.input_estimate);
+            sink.send(encoder.error(
+                "overloaded_error",
+                "every model provider failed; your message was saved, try again",
+            ));
+        }
+        drop(sink);
+        let stored =
+            db::with_client(&env, |c| async move { store(&c, &prep, &outcome).await }).await;
+        if let Err(e) = stored {
+            console_error!("[{rid}] could not store the answer: {e:?}");
+        }
+    });
+    let body = rx.map(Ok::<Vec<u8>, worker::Error>);
+    let resp = Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let headers = resp.headers();
+    for (name, value) in [
+        ("Content-Type", "text/event-stream; charset=utf-8"),
+        ("Cache-Control", "no-cache, no-store"),
+        ("X-Accel-Buffering", "no"),
+    ] {
+        headers
+            .set(name, value)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(resp)
+}

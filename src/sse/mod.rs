@@ -1,0 +1,165 @@
+//! Server-sent events: decoding upstream LLM streams and encoding ours.
+//!
+//! Everything here is pure Rust (no Workers runtime) and unit-tested natively:
+//!
+//! - [`lines`]: incremental SSE framing (`data:` / `event:` lines, blank-line
+//!   dispatch) over arbitrary byte chunks.
+//! - [`openai`]: Groq / OpenAI-compatible chat completion chunks → [`LlmEvent`].
+//! - [`gemini`]: Gemini `streamGenerateContent?alt=sse` responses → [`LlmEvent`].
+//! - [`think`]: splits `<thinking>…</thinking>` out of plain answer text.
+//! - [`anthropic`]: encodes our output as Anthropic's Messages stream.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod lines;
+pub mod openai;
+pub mod think;
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model finished its answer (or stopped for any reason other than
+    /// the token limit).
+    EndTurn,
+    /// The output token limit was reached.
+    MaxTokens,
+}
+
+impl StopReason {
+    /// The Anthropic wire name: `"end_turn"` or `"max_tokens"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+        }
+    }
+}
+
+/// One decoded upstream event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LlmEvent {
+    /// An answer text delta (never empty).
+    Text(String),
+    /// A reasoning delta (never empty).
+    Thinking(String),
+    /// Token usage as reported upstream; `output_tokens` includes reasoning
+    /// tokens.
+    Usage {
+        /// Prompt tokens.
+        input_tokens: u32,
+        /// Completion tokens, reasoning included.
+        output_tokens: u32,
+    },
+    /// The model stopped, and why.
+    Finish(StopReason),
+    /// An explicit end marker (`[DONE]` in OpenAI-compatible streams).
+    Done,
+    /// An error object inside the stream, or a data line that is not valid
+    /// JSON.
+    Error(String),
+}
+
+/// Reads a JSON number as `u32`, saturating; anything else counts as 0.
+pub(crate) fn json_u32(value: Option<&serde_json::Value>) -> u32 {
+    value
+        .and_then(serde_json::Value::as_u64)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+/// Extracts the message of an `{"error":{"message":…}}` object, if `value`
+/// is one. A bare string error or an error without a message is still
+/// reported (with a generic text).
+pub(crate) fn error_message(value: &serde_json::Value) -> Option<String> {
+    let error = value.get("error")?;
+    if error.is_null() {
+        return None;
+    }
+    let message = match error {
+        serde_json::Value::String(s) => s.clone(),
+        _ => error
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("upstream error: {error}")),
+    };
+    Some(message)
+}
+
+/// Shortens `s` to at most `max` bytes (on a char boundary) for messages.
+pub(crate) fn snippet(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Helpers shared by the unit tests of this module.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::fmt::Debug;
+
+    /// Runs `run` on `input` whole, split in two at every offset, and one
+    /// byte at a time; asserts every result equals the whole-input one and
+    /// returns it.
+    pub fn assert_split_invariant<T, F>(input: &[u8], run: F) -> T
+    where
+        T: PartialEq + Debug,
+        F: Fn(&[&[u8]]) -> T,
+    {
+        let whole = run(&[input]);
+        for i in 0..=input.len() {
+            let (a, b) = input.split_at(i);
+            assert_eq!(run(&[a, b]), whole, "split at byte {i}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run(&bytes), whole, "one byte at a time");
+        whole
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stop_reason_names() {
+        assert_eq!(StopReason::EndTurn.as_str(), "end_turn");
+        assert_eq!(StopReason::MaxTokens.as_str(), "max_tokens");
+    }
+
+    #[test]
+    fn json_u32_saturates_and_defaults() {
+        assert_eq!(json_u32(Some(&json!(5))), 5);
+        assert_eq!(json_u32(Some(&json!(u64::MAX))), u32::MAX);
+        assert_eq!(json_u32(Some(&json!("5"))), 0);
+        assert_eq!(json_u32(None), 0);
+    }
+
+    #[test]
+    fn error_message_shapes() {
+        assert_eq!(
+            error_message(&json!({"error": {"message": "boom"}})),
+            Some("boom".to_string())
+        );
+        assert_eq!(
+            error_message(&json!({"error": "bad"})),
+            Some("bad".to_string())
+        );
+        assert!(error_message(&json!({"error": {"code": 1}})).is_some());
+        assert_eq!(error_message(&json!({"error": null})), None);
+        assert_eq!(error_message(&json!({"choices": []})), None);
+    }
+
+    #[test]
+    fn snippet_respects_char_boundaries() {
+        assert_eq!(snippet("héllo", 2), "h");
+        assert_eq!(snippet("abc", 10), "abc");
+        assert_eq!(snippet("abc", 2), "ab");
+    }
+}
