@@ -66,6 +66,9 @@ pub struct Config {
     pub rate_limit_ai: u32,
     /// Register/login/refresh per client IP per minute (`RATE_LIMIT_AUTH`, default 10).
     pub rate_limit_auth: u32,
+    /// Length of the sliding rate-limit window in seconds
+    /// (`RATE_LIMIT_WINDOW_SECONDS`, default 60).
+    pub rate_limit_window_seconds: u32,
     /// Longest wait for a provider's first token before trying the next
     /// (`FIRST_TOKEN_TIMEOUT_MS`, default 15000).
     pub first_token_timeout_ms: u64,
@@ -135,6 +138,7 @@ impl Config {
         let rate_limit_standard = number("RATE_LIMIT_STANDARD", 60, 1, 1_000_000);
         let rate_limit_ai = number("RATE_LIMIT_AI", 10, 1, 1_000_000);
         let rate_limit_auth = number("RATE_LIMIT_AUTH", 10, 1, 1_000_000);
+        let rate_limit_window_seconds = number("RATE_LIMIT_WINDOW_SECONDS", 60, 1, 3_600);
         let first_token_timeout_ms =
             u64::from(number("FIRST_TOKEN_TIMEOUT_MS", 15_000, 100, 120_000));
         let stream_ping_interval_ms =
@@ -183,6 +187,7 @@ impl Config {
             rate_limit_standard,
             rate_limit_ai,
             rate_limit_auth,
+            rate_limit_window_seconds,
             first_token_timeout_ms,
             stream_ping_interval_ms,
         };

@@ -2,6 +2,8 @@
 //! stamps every response (request id, security headers, CORS) and hands the
 //! request to its route.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use tokio_postgres::Client;
@@ -9,17 +11,19 @@ use tokio_postgres::Client;
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
 use crate::app::{self, Resolution, Route};
-use crate::auth::{self, routes};
+use crate::auth::{self, routes, Principal, Verified};
 use crate::config::{Config, ConfigError};
 use crate::conversations::routes as conversations;
 use crate::db;
 use crate::health;
 use crate::http::context::RequestContext;
 use crate::http::headers::{cors_headers, preflight_headers, request_id};
+use crate::http::request::header;
 use crate::http::{respond, ApiError};
 use crate::llm;
 use crate::messages::routes as messages;
 use crate::messages::send;
+use crate::rate_limit::{self, client::Kind};
 
 /// The configuration, parsed and validated once per isolate.
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
@@ -55,8 +59,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let method = req.method().to_string();
     let path = req.path();
     let config = config(&env);
+    let limit_headers: Rc<RefCell<Vec<(&'static str, String)>>> = Rc::default();
 
-    let (result, cors) = if method == "OPTIONS" {
+    let (result, mut cors) = if method == "OPTIONS" {
         let cors = match config {
             Ok(c) => preflight_headers(&c.allowed_origins, origin.as_deref()),
             Err(_) => Vec::new(),
@@ -72,7 +77,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Ok(c) => cors_headers(&c.allowed_origins, origin.as_deref()),
             Err(_) => Vec::new(),
         };
-        let result = dispatch(req, env, ctx, config, &method, &path, &rid).await;
+        let result = dispatch(
+            req,
+            env,
+            ctx,
+            config,
+            &method,
+            &path,
+            &rid,
+            limit_headers.clone(),
+        )
+        .await;
         (result, cors)
     };
 
@@ -85,6 +100,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             respond::error(&err, &rid)?
         }
     };
+    cors.extend(limit_headers.take());
     respond::stamp(&resp, &rid, &cors)?;
     console_log!(
         "[{rid}] {method} {path} {} {}ms",
@@ -94,7 +110,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(resp)
 }
 
-/// Resolves the route and runs its handler.
+/// Resolves the route, applies the rate limits, and runs its handler.
+///
+/// Order matters: credentials are checked and the limiter consulted before
+/// the database is reached where possible (access tokens and the per-IP
+/// limit of the auth routes need no database; an API key is looked up first).
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     req: Request,
     env: Env,
@@ -103,6 +124,7 @@ async fn dispatch(
     method: &str,
     path: &str,
     rid: &str,
+    limit_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
 ) -> Result<Response, ApiError> {
     let (route, params) = match app::resolve(method, path) {
         Resolution::Found { route, params } => (route, params),
@@ -127,21 +149,48 @@ async fn dispatch(
         ctx,
         config,
         request_id: rid.to_string(),
+        limit_headers,
+    };
+    let kind = rate_limit::kind_of(route);
+    let verified = if route.is_public() {
+        if kind == Kind::Auth {
+            let ip = header(&req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+            rate_limit::enforce(&rc, &format!("ip:{ip}"), kind).await?;
+        }
+        None
+    } else {
+        let verified = auth::verify(&rc, &req)?;
+        if let Verified::Jwt(user_id) = &verified {
+            rate_limit::enforce(&rc, &format!("user:{user_id}"), kind).await?;
+        }
+        Some(verified)
     };
     db::with_client(&env, |mut client| async move {
-        let result = handle(route, &params, req, &rc, &mut client).await;
+        let principal = match verified {
+            None => None,
+            Some(v) => {
+                let by_key = matches!(v, Verified::ApiKey(_));
+                let p = auth::resolve(&rc, v, &client).await?;
+                if by_key {
+                    rate_limit::enforce(&rc, &format!("user:{}", p.user_id), kind).await?;
+                }
+                Some(p)
+            }
+        };
+        let result = handle(route, &params, req, &rc, principal, &mut client).await;
         drop(client);
         result
     })
     .await
 }
 
-/// Runs one database-backed route: authentication first for protected ones.
+/// Runs one database-backed route.
 async fn handle(
     route: Route,
     params: &[String],
     req: Request,
     rc: &RequestContext,
+    principal: Option<Principal>,
     c: &mut Client,
 ) -> Result<Response, ApiError> {
     match route {
@@ -150,7 +199,8 @@ async fn handle(
         Route::Refresh => return routes::refresh(rc, req, c).await,
         _ => {}
     }
-    let p = auth::authenticate(rc, &req, c).await?;
+    let p =
+        principal.ok_or_else(|| ApiError::Internal(format!("{route:?} ran unauthenticated")))?;
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     match route {
         Route::Logout => routes::logout(&p, req, c).await,

@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod llm;
 pub mod messages;
+pub mod rate_limit;
 pub mod runtime;
 pub mod sse;
 

@@ -89,24 +89,45 @@ pub fn credential(
     }
 }
 
-/// Authenticates the request: a valid, unexpired access token of an
-/// existing user, or an existing API key (whose `last_used_at` is then
-/// refreshed off the response path).
-pub async fn authenticate(
-    rc: &RequestContext,
-    req: &Request,
-    client: &Client,
-) -> Result<Principal, ApiError> {
+/// A credential checked as far as it can be without the database.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// A valid, unexpired access token of this user id.
+    Jwt(Uuid),
+    /// Something shaped like an API key, still to be looked up.
+    ApiKey(String),
+}
+
+/// First step of authentication, with no I/O: the signature, algorithm and
+/// expiry of an access token, or the shape of an API key.
+pub fn verify(rc: &RequestContext, req: &Request) -> Result<Verified, ApiError> {
     let found = credential(
         header(req, "Authorization").as_deref(),
         header(req, "X-API-Key").as_deref(),
     )?;
     match found {
-        Credential::Jwt(jwt) => {
-            let user_id = token::verify(&rc.config.jwt_secret, &jwt, now_utc()).map_err(|e| {
+        Credential::Jwt(jwt) => token::verify(&rc.config.jwt_secret, &jwt, now_utc())
+            .map(Verified::Jwt)
+            .map_err(|e| {
                 console_warn!("[{}] access token refused: {}", rc.request_id, e.0);
                 ApiError::Authentication("invalid or expired access token".into())
-            })?;
+            }),
+        Credential::ApiKey(key) if secrets::looks_like(&key, secrets::API_KEY_PREFIX) => {
+            Ok(Verified::ApiKey(key))
+        }
+        Credential::ApiKey(_) => Err(ApiError::Authentication("invalid API key".into())),
+    }
+}
+
+/// Second step: the token's user must still exist; the key must exist (its
+/// `last_used_at` is then refreshed off the response path).
+pub async fn resolve(
+    rc: &RequestContext,
+    verified: Verified,
+    client: &Client,
+) -> Result<Principal, ApiError> {
+    match verified {
+        Verified::Jwt(user_id) => {
             if repo::user_by_id(client, user_id).await?.is_none() {
                 return Err(ApiError::Authentication(
                     "invalid or expired access token".into(),
@@ -117,14 +138,10 @@ pub async fn authenticate(
                 via: Via::Jwt,
             })
         }
-        Credential::ApiKey(key) => {
-            let invalid = || ApiError::Authentication("invalid API key".into());
-            if !secrets::looks_like(&key, secrets::API_KEY_PREFIX) {
-                return Err(invalid());
-            }
+        Verified::ApiKey(key) => {
             let (key_id, user_id, stale) = repo::api_key_owner(client, &secrets::fingerprint(&key))
                 .await?
-                .ok_or_else(invalid)?;
+                .ok_or_else(|| ApiError::Authentication("invalid API key".into()))?;
             if stale {
                 let env = rc.env.clone();
                 rc.ctx.wait_until(async move {

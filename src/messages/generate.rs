@@ -284,7 +284,10 @@ impl Relay {
                     let events = expand(events, self.splitter.as_mut(), self.thinking);
                     step = self.apply(events, sink);
                 }
-                Some(Some(Err(e))) => step = Step::Broken(format!("upstream connection lost: {e}")),
+                Some(Some(Err(e))) => {
+                    worker::console_warn!("{}: upstream connection lost: {e}", attempt.model);
+                    step = Step::Broken("the connection to the model provider was lost".into());
+                }
                 Some(None) => {
                     let mut events = decoder.finish();
                     events.push(LlmEvent::Done);
@@ -353,7 +356,10 @@ impl Relay {
                     }
                     return Step::Broken("the provider ended without finishing".into());
                 }
-                LlmEvent::Error(m) => return Step::Broken(format!("provider error: {m}")),
+                LlmEvent::Error(m) => {
+                    worker::console_warn!("provider error mid-answer: {m}");
+                    return Step::Broken("the model provider reported an error mid-answer".into());
+                }
             };
             if !sink.send(encoded) {
                 return Step::ClientGone;

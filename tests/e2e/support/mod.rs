@@ -353,8 +353,12 @@ mod accounts;
 mod conversations;
 mod db;
 mod jwt;
+mod sse;
+mod standin;
 
 pub use accounts::*;
 pub use conversations::*;
 pub use db::*;
 pub use jwt::*;
+pub use sse::*;
+pub use standin::*;

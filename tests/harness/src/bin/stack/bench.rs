@@ -45,7 +45,10 @@ pub async fn run(root: &Path) -> Result<(), String> {
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
         let secret = random_hex_secret()?;
         let mut w = worker(root, &logs, "bench", &db.url, test_vars(&secret, &stand_in)).await?;
-        let r = auth_costs(&w.base_url).await;
+        let r = match auth_costs(&w.base_url).await {
+            Ok(access) => streaming_overhead(&w.base_url, &stand_in, &access).await,
+            Err(e) => Err(e),
+        };
         w.proc.stop(Duration::from_secs(5)).await;
         stand_in.shutdown();
         r
@@ -60,7 +63,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// Login (one PBKDF2 verify + a refresh-token insert) against `/auth/me`
 /// (token check + a user lookup): the difference estimates the hash's cost
 /// inside workerd, where the worker runs as wasm.
-async fn auth_costs(base: &str) -> Result<(), String> {
+async fn auth_costs(base: &str) -> Result<String, String> {
     println!("\n==> password hash inside the worker (wasm32 + WebCrypto under wrangler dev)");
     let client = reqwest::Client::new();
     let email = format!("bench-{}@example.com", std::process::id());
@@ -98,7 +101,117 @@ async fn auth_costs(base: &str) -> Result<(), String> {
         "estimated PBKDF2 (100,000 iterations) inside the worker: {:.1} ms (median login - median me)",
         median(&login) - median(&me)
     );
+    Ok(access)
+}
+
+/// Requests per streaming series.
+const STREAM_SAMPLES: usize = 50;
+
+/// Time to first token through `…/messages/stream` minus time to the first
+/// content chunk calling the stand-in directly, for short and long answers.
+async fn streaming_overhead(
+    base: &str,
+    stand_in: &standin::StandIn,
+    access: &str,
+) -> Result<(), String> {
+    println!("\n==> streaming: added latency of the worker over the provider stand-in");
+    let client = reqwest::Client::new();
+    let conversation: Value = client
+        .post(format!("{base}/api/v1/conversations"))
+        .bearer_auth(access)
+        .json(&json!({"title": "bench"}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = conversation["id"]
+        .as_str()
+        .ok_or("no conversation id")?
+        .to_string();
+    for deltas in [10usize, 1000] {
+        let chunks: Vec<String> = (0..deltas).map(|i| format!("w{i} ")).collect();
+        let mut direct = Vec::with_capacity(STREAM_SAMPLES);
+        let mut worker = Vec::with_capacity(STREAM_SAMPLES);
+        let mut totals = Vec::with_capacity(STREAM_SAMPLES);
+        for i in 0..=STREAM_SAMPLES {
+            let marker = format!("bench-{deltas}-{i}-{}", std::process::id());
+            for _ in 0..2 {
+                client
+                    .post(format!("{}/_control/scripts", stand_in.url()))
+                    .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let upstream = client
+                .post(format!("{}/chat/completions", stand_in.groq_base_url()))
+                .bearer_auth("bench")
+                .json(&json!({
+                    "model": "openai/gpt-oss-20b",
+                    "stream": true,
+                    "messages": [{"role": "user", "content": marker}],
+                }));
+            let (first, _) = first_and_total(upstream, "\"content\":\"w").await?;
+            let through = client
+                .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
+                .bearer_auth(access)
+                .json(&json!({"content": marker}));
+            let (first_w, total_w) = first_and_total(through, "text_delta").await?;
+            if i > 0 {
+                direct.push(first);
+                worker.push(first_w);
+                totals.push(total_w);
+            }
+        }
+        let mut added: Vec<f64> = worker.iter().zip(&direct).map(|(w, d)| w - d).collect();
+        for v in [&mut direct, &mut worker, &mut added, &mut totals] {
+            v.sort_by(f64::total_cmp);
+        }
+        println!("{deltas:>4} deltas, {STREAM_SAMPLES} requests each:");
+        println!(
+            "     stand-in direct, first content chunk: {}",
+            summary(&direct)
+        );
+        println!(
+            "     through the worker, first text_delta: {}",
+            summary(&worker)
+        );
+        println!(
+            "     added (paired, worker - direct):      {}",
+            summary(&added)
+        );
+        println!(
+            "     through the worker, whole stream:     {}",
+            summary(&totals)
+        );
+    }
     Ok(())
+}
+
+/// Milliseconds until the body first contains `needle`, and until it ends.
+async fn first_and_total(req: reqwest::RequestBuilder, needle: &str) -> Result<(f64, f64), String> {
+    use futures_util::StreamExt;
+    let start = Instant::now();
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("streaming request failed with {}", resp.status()));
+    }
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    let mut first = None;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if first.is_none() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(needle) {
+                first = Some(start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let total = start.elapsed().as_secs_f64() * 1000.0;
+    Ok((first.ok_or("the stream carried no text")?, total))
 }
 
 /// Times `SAMPLES` sequential requests (after one warm-up), in milliseconds.

@@ -27,6 +27,9 @@ const CONFIG_NAMES: &[&str] = &[
     "RATE_LIMIT_STANDARD",
     "RATE_LIMIT_AI",
     "RATE_LIMIT_AUTH",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "FIRST_TOKEN_TIMEOUT_MS",
+    "STREAM_PING_INTERVAL_MS",
 ];
 
 /// Serves the API until Ctrl-C.

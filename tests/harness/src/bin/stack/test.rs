@@ -110,6 +110,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     let secret = random_hex_secret()?;
 
     note(postgres_phase(root, &logs, &secret, &mut tally).await);
+    note(ratelimit_phase(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
 
@@ -137,6 +138,14 @@ pub(crate) fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<S
         ("GROQ_BASE_URL".into(), stand_in.groq_base_url()),
         ("GEMINI_BASE_URL".into(), stand_in.gemini_base_url()),
         ("ALLOWED_ORIGINS".into(), TEST_ORIGIN.into()),
+        // Short enough that fallback on a stall and pings are testable.
+        ("FIRST_TOKEN_TIMEOUT_MS".into(), "2000".into()),
+        ("STREAM_PING_INTERVAL_MS".into(), "1000".into()),
+        // Tests share one client IP and run in parallel: limits out of the
+        // way here; the ratelimit phase sets small ones.
+        ("RATE_LIMIT_STANDARD".into(), "1000000".into()),
+        ("RATE_LIMIT_AI".into(), "1000000".into()),
+        ("RATE_LIMIT_AUTH".into(), "1000000".into()),
     ])
 }
 
@@ -234,8 +243,63 @@ async fn postgres_phase(
                 "db_down::",
                 "--skip",
                 "misconfig::",
+                "--skip",
+                "rate_limits::",
                 "--test-threads",
                 E2E_THREADS,
+            ],
+            &env,
+            tally,
+        )
+        .await;
+        w.proc.stop(Duration::from_secs(5)).await;
+        stand_in.shutdown();
+        r
+    }
+    .await;
+    if let Err(e) = db.drop_database().await {
+        eprintln!("warning: could not drop the test database: {e}");
+    }
+    result
+}
+
+/// The rate-limit tests, one at a time, against a worker with small limits
+/// and a 3-second window.
+async fn ratelimit_phase(
+    root: &Path,
+    logs: &Path,
+    secret: &str,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    let db = TestDatabase::create(&admin).await?;
+    let result = async {
+        migrate::run(&db.url, &root.join("migrations")).await?;
+        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut vars = test_vars(secret, &stand_in);
+        for (k, v) in [
+            ("RATE_LIMIT_STANDARD", "10"),
+            ("RATE_LIMIT_AI", "3"),
+            ("RATE_LIMIT_AUTH", "5"),
+            ("RATE_LIMIT_WINDOW_SECONDS", "3"),
+        ] {
+            vars.insert(k.into(), v.into());
+        }
+        let mut w = worker(root, logs, "ratelimit", &db.url, vars).await?;
+        let env = e2e_env("ratelimit", &w, Some(&stand_in), &db.url, secret);
+        let r = cargo_test(
+            root,
+            "rate limits",
+            &[
+                "--test",
+                "e2e",
+                "--",
+                "rate_limits::",
+                "--test-threads",
+                "1",
             ],
             &env,
             tally,

@@ -1,0 +1,78 @@
+//! Asking the limiter: one round trip to the principal's object per request.
+
+use worker::{console_error, Env};
+
+use super::window::Decision;
+use crate::config::Config;
+use crate::http::ApiError;
+
+/// Name of the Durable Object binding in `wrangler.toml`.
+pub const BINDING: &str = "RATE_LIMITER";
+
+/// Which limits a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any authenticated request: `RATE_LIMIT_STANDARD`.
+    Standard,
+    /// A send: `RATE_LIMIT_STANDARD` and `RATE_LIMIT_AI`.
+    Ai,
+    /// Register, login, refresh, per client IP: `RATE_LIMIT_AUTH`.
+    Auth,
+}
+
+/// The object's URL for these limits (the host is never resolved: a
+/// Durable Object stub receives the request directly).
+pub fn check_url(kind: Kind, config: &Config) -> String {
+    let buckets = match kind {
+        Kind::Standard => format!("bucket=standard:{}", config.rate_limit_standard),
+        Kind::Ai => format!(
+            "bucket=standard:{}&bucket=ai:{}",
+            config.rate_limit_standard, config.rate_limit_ai
+        ),
+        Kind::Auth => format!("bucket=auth:{}", config.rate_limit_auth),
+    };
+    format!(
+        "https://rate-limiter.internal/check?window_ms={}&{buckets}",
+        u64::from(config.rate_limit_window_seconds) * 1000
+    )
+}
+
+async fn ask(env: &Env, key: &str, url: &str) -> Result<Decision, String> {
+    let namespace = env.durable_object(BINDING).map_err(|e| e.to_string())?;
+    let stub = namespace
+        .id_from_name(key)
+        .and_then(|id| id.get_stub())
+        .map_err(|e| e.to_string())?;
+    let mut resp = stub.fetch_with_str(url).await.map_err(|e| e.to_string())?;
+    if resp.status_code() != 200 {
+        return Err(format!("the limiter answered {}", resp.status_code()));
+    }
+    resp.json::<Decision>().await.map_err(|e| e.to_string())
+}
+
+/// Counts one request of `key` (e.g. `user:<id>`, `ip:<addr>`).
+///
+/// `Ok(Some(d))` with `d.allowed` false is a refusal for the caller to turn
+/// into a 429. When the limiter cannot be reached the request is let through
+/// (`Ok(None)`) unless it is a send, which is refused with 503: an outage of
+/// the limiter must not open the costly path.
+pub async fn count(
+    env: &Env,
+    config: &Config,
+    key: &str,
+    kind: Kind,
+) -> Result<Option<Decision>, ApiError> {
+    match ask(env, key, &check_url(kind, config)).await {
+        Ok(decision) => Ok(Some(decision)),
+        Err(e) if kind == Kind::Ai => {
+            console_error!("rate limiter unreachable for {key}; refusing a send: {e}");
+            Err(ApiError::Unavailable(
+                "the rate limiter is unavailable; try again shortly".into(),
+            ))
+        }
+        Err(e) => {
+            console_error!("rate limiter unreachable for {key}; letting the request through: {e}");
+            Ok(None)
+        }
+    }
+}

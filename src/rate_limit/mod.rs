@@ -1,0 +1,43 @@
+//! Per-user and per-IP rate limits, kept in a Durable Object.
+
+pub mod client;
+pub mod object;
+pub mod window;
+
+use crate::app::Route;
+use crate::http::context::RequestContext;
+use crate::http::ApiError;
+use crate::runtime::now_ms;
+use client::Kind;
+
+/// Which limits a route counts against.
+pub fn kind_of(route: Route) -> Kind {
+    match route {
+        Route::Register | Route::Login | Route::Refresh => Kind::Auth,
+        Route::SendMessage | Route::StreamMessage => Kind::Ai,
+        _ => Kind::Standard,
+    }
+}
+
+/// Counts the request against `key`'s limits, records the headers for the
+/// response (with the limiter's round trip as `Server-Timing: ratelimit`),
+/// and refuses with 429 when a limit is reached.
+pub async fn enforce(rc: &RequestContext, key: &str, kind: Kind) -> Result<(), ApiError> {
+    let started = now_ms();
+    let counted = client::count(&rc.env, rc.config, key, kind).await;
+    let took = now_ms().saturating_sub(started);
+    let Some(decision) = counted? else {
+        return Ok(());
+    };
+    let mut headers = rc.limit_headers.borrow_mut();
+    headers.extend(decision.headers());
+    headers.push(("Server-Timing", format!("ratelimit;dur={took}")));
+    drop(headers);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited {
+            retry_after: decision.reset_secs,
+        })
+    }
+}

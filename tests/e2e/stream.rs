@@ -1,0 +1,295 @@
+//! `POST /api/v1/conversations/{id}/messages/stream`: the Anthropic event
+//! sequence, incremental delivery, keep-alive pings, the stop reasons, and
+//! what is stored when the upstream or the client goes away mid-answer.
+//! Runs in the PostgreSQL phase against the provider stand-in (the worker
+//! has `FIRST_TOKEN_TIMEOUT_MS=2000`, `STREAM_PING_INTERVAL_MS=1000`).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    assert_cost, cost, is_text_delta, is_uuid, marker, messages_of, requests, script,
+    stored_answer, stream_message, stream_until, user_with_conversation, wait_for_messages,
+    wait_for_requests, DEFAULT_MODEL, FALLBACK_MODEL,
+};
+
+/// How long storing a streamed answer may take after the stream ends.
+const STORE_WITHIN: Duration = Duration::from_secs(5);
+
+/// `n` words `w1 w2 …`.
+fn words(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test]
+async fn a_stream_is_the_anthropic_event_sequence_and_its_answer_is_stored() {
+    let (s, id) = user_with_conversation(&json!({"title": "stream"})).await;
+    let mk = marker();
+    let answer = "Streaming works, one word at a time.";
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": answer, "usage": {"input_tokens": 321, "output_tokens": 45}}),
+        1,
+    )
+    .await;
+    let content = format!("Stream please {mk}");
+    let r = stream_message(&s.access, &id, &json!({ "content": content })).await;
+    let message_delta = r.assert_complete();
+
+    let start = r.start_message();
+    let answer_id = start["id"].as_str().unwrap_or_default().to_string();
+    assert!(is_uuid(&answer_id), "message_start.message.id: {start}");
+    assert_eq!(start["type"], "message", "{start}");
+    assert_eq!(start["role"], "assistant", "{start}");
+    assert_eq!(start["model"], DEFAULT_MODEL, "{start}");
+    assert_eq!(start["content"], json!([]), "{start}");
+    assert_eq!(start["stop_reason"], Value::Null, "{start}");
+    assert!(
+        start["usage"]["input_tokens"].as_u64().is_some(),
+        "usage.input_tokens: {start}"
+    );
+
+    // One text block at index 0 carrying the whole answer.
+    let starts = r.of("content_block_start");
+    assert_eq!(starts.len(), 1, "{}", r.dump());
+    assert_eq!(starts[0].data["index"], 0);
+    assert_eq!(
+        starts[0].data["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+    assert_eq!(r.text(), answer, "{}", r.dump());
+    assert!(r.thinking_deltas().is_empty(), "{}", r.dump());
+    assert_eq!(message_delta["delta"]["stop_reason"], "end_turn");
+    assert_eq!(message_delta["usage"]["output_tokens"], 45);
+
+    // Stored as streamed, under the announced id.
+    let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;
+    assert_eq!(stored["id"], answer_id.as_str(), "{stored}");
+    assert_eq!(stored["content"], answer, "{stored}");
+    assert_eq!(stored["status"], "complete", "{stored}");
+    assert_eq!(stored["provider"], "groq", "{stored}");
+    assert_eq!(stored["model"], DEFAULT_MODEL, "{stored}");
+    assert_eq!(stored["thinking"], Value::Null, "{stored}");
+    assert_eq!(stored["input_tokens"], 321, "{stored}");
+    assert_eq!(stored["output_tokens"], 45, "{stored}");
+    assert_cost(&stored, cost(321, 45, 0.075, 0.30));
+    assert!(stored["latency_ms"].as_u64().is_some(), "{stored}");
+    let all = messages_of(&s.access, &id).await;
+    assert_eq!(all[0]["content"], content.as_str(), "{all:?}");
+    assert_eq!(all[0]["provider"], Value::Null, "{all:?}");
+    assert_eq!(requests(&mk).await.len(), 1);
+}
+
+#[tokio::test]
+async fn each_upstream_chunk_becomes_one_text_delta_with_its_exact_text() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    let chunks = [
+        "Hé",
+        "llo \"wor",
+        "ld\"\n",
+        "🙂 <b>&amp;</b>",
+        " back\\slash",
+        "\ttab",
+    ];
+    script(&mk, Some("groq"), json!({ "chunks": chunks }), 1).await;
+    let r = stream_message(&s.access, &id, &json!({"content": format!("Echo {mk}")})).await;
+    r.assert_complete();
+    assert_eq!(r.text_deltas(), chunks, "{}", r.dump());
+    let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;
+    assert_eq!(stored["content"], chunks.concat(), "{stored}");
+}
+
+#[tokio::test]
+async fn deltas_are_delivered_as_they_arrive_not_buffered() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": words(8), "chunk_delay_ms": 400}),
+        1,
+    )
+    .await;
+    let r = stream_message(&s.access, &id, &json!({"content": format!("Slowly {mk}")})).await;
+    r.assert_complete();
+    let deltas: Vec<_> = r.events.iter().filter(|e| is_text_delta(e)).collect();
+    assert_eq!(deltas.len(), 8, "{}", r.dump());
+    let (first, last) = (deltas[0].at, deltas[7].at);
+    assert!(
+        last.saturating_sub(first) >= Duration::from_secs(2),
+        "the first delta came at {first:?} and the last at {last:?}: buffered?{}",
+        r.dump()
+    );
+    let start = r.first("message_start").at;
+    assert!(
+        r.first("message_stop").at.saturating_sub(start) >= Duration::from_secs(2),
+        "message_start was not sent ahead of the answer{}",
+        r.dump()
+    );
+    assert_eq!(r.text(), words(8));
+}
+
+#[tokio::test]
+async fn pings_keep_a_silent_stream_alive() {
+    // Gemini sends its first chunk at once (Groq's role chunk would make the
+    // first delay count against the first-token timeout).
+    let (s, id) = user_with_conversation(&json!({ "model": FALLBACK_MODEL })).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("gemini"),
+        json!({"chunks": ["Slow", " and", " steady"], "chunk_delay_ms": 2500}),
+        1,
+    )
+    .await;
+    let r = stream_message(&s.access, &id, &json!({"content": format!("Wait {mk}")})).await;
+    r.assert_complete();
+    assert_eq!(r.text(), "Slow and steady", "{}", r.dump());
+    let names = r.names();
+    let first = names
+        .iter()
+        .position(|n| *n == "content_block_delta")
+        .unwrap_or_else(|| panic!("no delta{}", r.dump()));
+    let last = names
+        .iter()
+        .rposition(|n| *n == "content_block_delta")
+        .unwrap_or_else(|| panic!("no delta{}", r.dump()));
+    let pings = names[first..last].iter().filter(|n| **n == "ping").count();
+    assert!(
+        pings >= 1,
+        "no ping during 2.5 s silences (ping interval 1 s){}",
+        r.dump()
+    );
+    for p in r.of("ping") {
+        assert_eq!(p.data, json!({"type": "ping"}));
+    }
+    assert_eq!(
+        stored_answer(&s.access, &id, STORE_WITHIN).await["status"],
+        "complete"
+    );
+}
+
+#[tokio::test]
+async fn a_cut_answer_stops_with_max_tokens() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": "one two three four five six seven eight"}),
+        1,
+    )
+    .await;
+    let r = stream_message(
+        &s.access,
+        &id,
+        &json!({"content": format!("Count {mk}"), "max_tokens": 3}),
+    )
+    .await;
+    let message_delta = r.assert_complete();
+    assert_eq!(
+        message_delta["delta"]["stop_reason"],
+        "max_tokens",
+        "{}",
+        r.dump()
+    );
+    assert_eq!(message_delta["usage"]["output_tokens"], 3, "{}", r.dump());
+    assert_eq!(r.text(), "one two three");
+    let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;
+    assert_eq!(stored["content"], "one two three", "{stored}");
+    assert_eq!(stored["status"], "complete", "{stored}");
+}
+
+#[tokio::test]
+async fn an_upstream_drop_mid_answer_ends_with_an_error_and_keeps_the_partial_answer() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({
+            "chunks": ["One", " two", " three", " four", " five", " six"],
+            "chunk_delay_ms": 100,
+            "drop_after_chunks": 3,
+        }),
+        1,
+    )
+    .await;
+    let r = stream_message(&s.access, &id, &json!({"content": format!("Drop {mk}")})).await;
+    r.assert_ends_with_error(None);
+    assert_eq!(r.start_message()["model"], DEFAULT_MODEL);
+    assert_eq!(r.text(), "One two three", "{}", r.dump());
+
+    let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;
+    assert_eq!(stored["id"], r.start_message()["id"], "{stored}");
+    assert_eq!(stored["status"], "incomplete", "{stored}");
+    assert_eq!(stored["content"], "One two three", "{stored}");
+    assert_eq!(stored["provider"], "groq", "{stored}");
+
+    // No fallback once text has gone to the client.
+    let seen = requests(&mk).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["provider"], "groq");
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_keeps_the_partial_answer_and_closes_the_upstream() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    let full = words(20);
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": full, "chunk_delay_ms": 300}),
+        1,
+    )
+    .await;
+    let r = stream_until(
+        &s.access,
+        &id,
+        &json!({"content": format!("Long answer {mk}")}),
+        |events| events.iter().any(is_text_delta),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(
+        !r.ended,
+        "the stream ended before the client left{}",
+        r.dump()
+    );
+    let answer_id = r.start_message()["id"].clone();
+
+    // Within a few seconds (well before the 6 s answer would end) the
+    // partial answer is stored as incomplete.
+    let all = wait_for_messages(&s.access, &id, 2, Duration::from_secs(8)).await;
+    assert_eq!(all.len(), 2, "the partial answer is stored: {all:?}");
+    let stored = &all[1];
+    assert_eq!(stored["id"], answer_id, "{stored}");
+    assert_eq!(stored["role"], "assistant", "{stored}");
+    assert_eq!(stored["status"], "incomplete", "{stored}");
+    let partial = stored["content"].as_str().unwrap_or_default();
+    assert!(!partial.is_empty(), "the partial answer is empty: {stored}");
+    assert!(
+        full.starts_with(partial) && partial.len() < full.len(),
+        "stored {partial:?} is not a strict prefix of {full:?}"
+    );
+
+    // The worker closed its upstream request instead of reading it to the end.
+    let seen = wait_for_requests(&mk, Duration::from_secs(8), |found| {
+        found.len() == 1 && found[0]["client_disconnected"] == true
+    })
+    .await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0]["client_disconnected"], true,
+        "the upstream was not closed: {}",
+        seen[0]
+    );
+    assert_eq!(seen[0]["completed"], false, "{}", seen[0]);
+}
