@@ -16,6 +16,13 @@ pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     }
 }
 
+/// Yields to the runtime's event loop (a zero-delay timer), so that I/O such
+/// as writing a response stream can run between bursts of work that would
+/// otherwise complete as one chain of microtasks.
+pub async fn yield_now() {
+    Delay::from(Duration::ZERO).await;
+}
+
 /// Milliseconds since the Unix epoch, from the JS clock.
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
@@ -59,11 +60,11 @@ pub async fn user_by_email(c: &Client, email: &str) -> Result<Option<User>, ApiE
     .map_err(query_error)
 }
 
-/// Finds a user by id.
+/// Finds a user by id (one round trip: on the path of every request).
 pub async fn user_by_id(c: &Client, id: Uuid) -> Result<Option<User>, ApiError> {
-    c.query_opt(
+    c.query_typed_opt(
         "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
-        &[&id],
+        &[(&id, Type::UUID)],
     )
     .await
     .map(|r| r.as_ref().map(user))
@@ -248,11 +249,11 @@ pub async fn api_key_owner(
     c: &Client,
     fingerprint: &str,
 ) -> Result<Option<(Uuid, Uuid, bool)>, ApiError> {
-    c.query_opt(
+    c.query_typed_opt(
         "SELECT id, user_id,
                 (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS stale
            FROM api_keys WHERE key_hash = $1",
-        &[&fingerprint],
+        &[(&fingerprint, Type::TEXT)],
     )
     .await
     .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2))))

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
@@ -89,10 +90,10 @@ pub async fn insert(
     .map_err(query_error)
 }
 
-/// One of `owner`'s conversations.
+/// One of `owner`'s conversations (one round trip).
 pub async fn get(c: &Client, owner: Uuid, id: Uuid) -> Result<Option<Conversation>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2");
-    c.query_opt(&sql, &[&id, &owner])
+    c.query_typed_opt(&sql, &[(&id, Type::UUID), (&owner, Type::UUID)])
         .await
         .map(|r| r.as_ref().map(Conversation::from_row))
         .map_err(query_error)

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::llm::chat::Call;
 use crate::llm::client::{self, Upstream};
 use crate::llm::fallback::{Attempt, Failure};
-use crate::runtime::timeout;
+use crate::runtime::{timeout, yield_now};
 use crate::sse::anthropic::Encoder;
 use crate::sse::think::ThinkSplitter;
 use crate::sse::{LlmEvent, StopReason};
@@ -260,11 +260,12 @@ impl Relay {
         attempt: &Attempt,
         failures: Vec<(Attempt, Failure)>,
     ) -> Outcome {
-        let mut step = if sink.send(self.encoder.start()) {
-            self.apply(first, sink)
-        } else {
-            Step::ClientGone
-        };
+        let mut opening = self.encoder.start();
+        let mut step = self.encode(first, &mut opening);
+        if !sink.send(opening) {
+            step = Step::ClientGone;
+        }
+        yield_now().await;
         let mut silent = Duration::ZERO;
         while matches!(step, Step::Continue) {
             match timeout(timing.ping_every, upstream.next()).await {
@@ -283,6 +284,11 @@ impl Relay {
                     let events = decoder.push(&bytes);
                     let events = expand(events, self.splitter.as_mut(), self.thinking);
                     step = self.apply(events, sink);
+                    // Let the response stream write what was just sent before
+                    // reading on: upstream data already buffered would
+                    // otherwise be drained in one chain of microtasks, and the
+                    // client would get the whole answer at the end.
+                    yield_now().await;
                 }
                 Some(Some(Err(e))) => {
                     worker::console_warn!("{}: upstream connection lost: {e}", attempt.model);
@@ -332,7 +338,18 @@ impl Relay {
         })
     }
 
+    /// Encodes one upstream chunk's events and delivers them to the sink as
+    /// one write (a long answer often arrives as few chunks of many deltas).
     fn apply(&mut self, events: Vec<LlmEvent>, sink: &mut dyn Sink) -> Step {
+        let mut out = String::new();
+        let step = self.encode(events, &mut out);
+        if !out.is_empty() && !sink.send(out) {
+            return Step::ClientGone;
+        }
+        step
+    }
+
+    fn encode(&mut self, events: Vec<LlmEvent>, out: &mut String) -> Step {
         let mut finished = false;
         for event in events {
             let encoded = match event {
@@ -361,9 +378,7 @@ impl Relay {
                     return Step::Broken("the model provider reported an error mid-answer".into());
                 }
             };
-            if !sink.send(encoded) {
-                return Step::ClientGone;
-            }
+            out.push_str(&encoded);
         }
         Step::Continue
     }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
@@ -99,18 +100,25 @@ pub async fn insert_user_message(
          SELECT id, user_id, 'user', $3 FROM conversations WHERE id = $1 AND user_id = $2
          RETURNING {COLUMNS}"
     );
-    c.query_opt(&sql, &[&conversation, &owner, &content])
-        .await
-        .map(|r| r.as_ref().map(Message::from_row))
-        .map_err(query_error)
+    c.query_typed_opt(
+        &sql,
+        &[
+            (&conversation, Type::UUID),
+            (&owner, Type::UUID),
+            (&content, Type::TEXT),
+        ],
+    )
+    .await
+    .map(|r| r.as_ref().map(Message::from_row))
+    .map_err(query_error)
 }
 
-/// Every message of a conversation the caller already owns, oldest first.
+/// Every message of one of `owner`'s conversations, oldest first (one round trip).
 pub async fn all(c: &Client, owner: Uuid, conversation: Uuid) -> Result<Vec<Message>, ApiError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM messages WHERE conversation_id = $1 AND user_id = $2 ORDER BY seq"
     );
-    c.query(&sql, &[&conversation, &owner])
+    c.query_typed(&sql, &[(&conversation, Type::UUID), (&owner, Type::UUID)])
         .await
         .map(|rows| rows.iter().map(Message::from_row).collect())
         .map_err(query_error)

@@ -52,7 +52,10 @@ async fn prepare(
     let started_ms = now_ms();
     let id = conversation_id(id)?;
     let body = read_object(&mut req).await?;
-    let conversation = owned(c, p, id).await?;
+    // Both queries are owner-scoped, so they can go down the connection
+    // together (pipelined) before the ownership answer is known.
+    let (conversation, history) = futures::join!(owned(c, p, id), repo::all(c, p.user_id, id));
+    let conversation = conversation?;
     let input = send_input(body, &conversation.model)?;
     let config = rc.config;
     let attempts = plan(
@@ -66,7 +69,7 @@ async fn prepare(
             "no model provider is configured (set GROQ_API_KEY or GOOGLE_AI_API_KEY)".into(),
         ));
     }
-    let history = repo::all(c, p.user_id, conversation.id).await?;
+    let history = history?;
     let user_message = repo::insert_user_message(c, p.user_id, conversation.id, &input.content)
         .await?
         .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;

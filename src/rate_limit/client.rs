@@ -64,15 +64,50 @@ pub async fn count(
 ) -> Result<Option<Decision>, ApiError> {
     match ask(env, key, &check_url(kind, config)).await {
         Ok(decision) => Ok(Some(decision)),
-        Err(e) if kind == Kind::Ai => {
-            console_error!("rate limiter unreachable for {key}; refusing a send: {e}");
-            Err(ApiError::Unavailable(
-                "the rate limiter is unavailable; try again shortly".into(),
-            ))
-        }
         Err(e) => {
-            console_error!("rate limiter unreachable for {key}; letting the request through: {e}");
-            Ok(None)
+            console_error!("rate limiter unreachable for {key} ({kind:?}): {e}");
+            when_unreachable(kind).map(|()| None)
         }
+    }
+}
+
+/// The policy when the limiter cannot answer: fail open for ordinary
+/// requests, closed (503) for sends.
+pub fn when_unreachable(kind: Kind) -> Result<(), ApiError> {
+    match kind {
+        Kind::Ai => Err(ApiError::Unavailable(
+            "the rate limiter is unavailable; try again shortly".into(),
+        )),
+        Kind::Standard | Kind::Auth => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(|name| {
+            (name == "JWT_SECRET").then(|| "0123456789abcdef0123456789abcdef".to_string())
+        })
+        .expect("valid")
+    }
+
+    #[test]
+    fn urls_name_every_bucket_and_the_window() {
+        let c = config();
+        assert_eq!(
+            check_url(Kind::Ai, &c),
+            "https://rate-limiter.internal/check?window_ms=60000&bucket=standard:60&bucket=ai:10"
+        );
+        assert!(check_url(Kind::Standard, &c).ends_with("&bucket=standard:60"));
+        assert!(check_url(Kind::Auth, &c).ends_with("&bucket=auth:10"));
+    }
+
+    #[test]
+    fn fails_open_except_for_sends() {
+        assert!(when_unreachable(Kind::Standard).is_ok());
+        assert!(when_unreachable(Kind::Auth).is_ok());
+        assert_eq!(when_unreachable(Kind::Ai).unwrap_err().status(), 503);
     }
 }

@@ -41,3 +41,21 @@ pub async fn enforce(rc: &RequestContext, key: &str, kind: Kind) -> Result<(), A
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_count_against_their_limits() {
+        for route in [Route::Register, Route::Login, Route::Refresh] {
+            assert_eq!(kind_of(route), Kind::Auth);
+        }
+        for route in [Route::SendMessage, Route::StreamMessage] {
+            assert_eq!(kind_of(route), Kind::Ai);
+        }
+        for route in [Route::Me, Route::ListConversations, Route::Logout] {
+            assert_eq!(kind_of(route), Kind::Standard);
+        }
+    }
+}

@@ -46,7 +46,10 @@ pub async fn run(root: &Path) -> Result<(), String> {
         let secret = random_hex_secret()?;
         let mut w = worker(root, &logs, "bench", &db.url, test_vars(&secret, &stand_in)).await?;
         let r = match auth_costs(&w.base_url).await {
-            Ok(access) => streaming_overhead(&w.base_url, &stand_in, &access).await,
+            Ok(access) => match limiter_costs(&w.base_url, &access).await {
+                Ok(()) => streaming_overhead(&w.base_url, &stand_in, &access).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         w.proc.stop(Duration::from_secs(5)).await;
@@ -104,6 +107,84 @@ async fn auth_costs(base: &str) -> Result<String, String> {
     Ok(access)
 }
 
+/// The limiter's round trip as the worker measured it (`Server-Timing:
+/// ratelimit;dur=…`), and the request rate one user can sustain through
+/// the whole authenticated path (token check, limiter, one query).
+async fn limiter_costs(base: &str, access: &str) -> Result<(), String> {
+    println!("\n==> baselines under wrangler dev");
+    let client = reqwest::Client::new();
+    let health = series(|| client.get(format!("{base}/health")).send()).await?;
+    let deep = series(|| client.get(format!("{base}/health?deep=1")).send()).await?;
+    println!(
+        "GET /health            ({SAMPLES} sequential): {}",
+        summary(&health)
+    );
+    println!(
+        "GET /health?deep=1     ({SAMPLES} sequential): {}",
+        summary(&deep)
+    );
+    println!(
+        "a new database connection + SELECT 1 costs {:.1} ms here (Hyperdrive pools them in production)",
+        median(&deep) - median(&health)
+    );
+    println!("\n==> rate limiter (Durable Object) under wrangler dev");
+    let mut durations = Vec::new();
+    for _ in 0..200 {
+        let resp = client
+            .get(format!("{base}/api/v1/auth/me"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let timing = resp
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("ratelimit;dur="))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or("no Server-Timing: ratelimit header")?;
+        durations.push(timing);
+    }
+    durations.sort_by(f64::total_cmp);
+    println!(
+        "limiter round trip, 200 sequential requests: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        median(&durations),
+        durations[durations.len() * 99 / 100],
+        durations[durations.len() - 1]
+    );
+    for concurrency in [1usize, 8, 32] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let client = client.clone();
+                let url = format!("{base}/api/v1/auth/me");
+                let access = access.to_string();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        if let Ok(r) = client.get(&url).bearer_auth(&access).send().await {
+                            if r.status().is_success() {
+                                n += 1;
+                            }
+                            let _ = r.bytes().await;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.map_err(|e| e.to_string())?;
+        }
+        println!(
+            "one user, {concurrency:>2} concurrent clients for 5 s: {:.0} requests/s admitted",
+            total as f64 / 5.0
+        );
+    }
+    Ok(())
+}
+
 /// Requests per streaming series.
 const STREAM_SAMPLES: usize = 50;
 
@@ -116,25 +197,12 @@ async fn streaming_overhead(
 ) -> Result<(), String> {
     println!("\n==> streaming: added latency of the worker over the provider stand-in");
     let client = reqwest::Client::new();
-    let conversation: Value = client
-        .post(format!("{base}/api/v1/conversations"))
-        .bearer_auth(access)
-        .json(&json!({"title": "bench"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = conversation["id"]
-        .as_str()
-        .ok_or("no conversation id")?
-        .to_string();
     for deltas in [10usize, 1000] {
         let chunks: Vec<String> = (0..deltas).map(|i| format!("w{i} ")).collect();
         let mut direct = Vec::with_capacity(STREAM_SAMPLES);
         let mut worker = Vec::with_capacity(STREAM_SAMPLES);
         let mut totals = Vec::with_capacity(STREAM_SAMPLES);
+        let mut direct_totals = Vec::with_capacity(STREAM_SAMPLES);
         for i in 0..=STREAM_SAMPLES {
             let marker = format!("bench-{deltas}-{i}-{}", std::process::id());
             for _ in 0..2 {
@@ -153,7 +221,20 @@ async fn streaming_overhead(
                     "stream": true,
                     "messages": [{"role": "user", "content": marker}],
                 }));
-            let (first, _) = first_and_total(upstream, "\"content\":\"w").await?;
+            let (first, total_d) = first_and_total(upstream, "\"content\":\"w").await?;
+            // A new conversation each time, so every request has the same
+            // (empty) history and only the answer length varies.
+            let conversation: Value = client
+                .post(format!("{base}/api/v1/conversations"))
+                .bearer_auth(access)
+                .json(&json!({"title": "bench"}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = conversation["id"].as_str().ok_or("no conversation id")?;
             let through = client
                 .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
                 .bearer_auth(access)
@@ -161,12 +242,19 @@ async fn streaming_overhead(
             let (first_w, total_w) = first_and_total(through, "text_delta").await?;
             if i > 0 {
                 direct.push(first);
+                direct_totals.push(total_d);
                 worker.push(first_w);
                 totals.push(total_w);
             }
         }
         let mut added: Vec<f64> = worker.iter().zip(&direct).map(|(w, d)| w - d).collect();
-        for v in [&mut direct, &mut worker, &mut added, &mut totals] {
+        for v in [
+            &mut direct,
+            &mut worker,
+            &mut added,
+            &mut totals,
+            &mut direct_totals,
+        ] {
             v.sort_by(f64::total_cmp);
         }
         println!("{deltas:>4} deltas, {STREAM_SAMPLES} requests each:");
@@ -181,6 +269,10 @@ async fn streaming_overhead(
         println!(
             "     added (paired, worker - direct):      {}",
             summary(&added)
+        );
+        println!(
+            "     stand-in direct, whole stream:        {}",
+            summary(&direct_totals)
         );
         println!(
             "     through the worker, whole stream:     {}",
