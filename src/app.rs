@@ -42,6 +42,8 @@ pub enum Route {
     SendMessage,
     /// `POST /api/v1/conversations/{id}/messages/stream`.
     StreamMessage,
+    /// `GET /api/v1/usage/stats`.
+    UsageStats,
 }
 
 impl Route {
@@ -83,6 +85,7 @@ const TABLE: &[Spec] = &[
     spec("GET",    "/api/v1/conversations/{id}/messages",      Route::ListMessages),
     spec("POST",   "/api/v1/conversations/{id}/messages",      Route::SendMessage),
     spec("POST",   "/api/v1/conversations/{id}/messages/stream", Route::StreamMessage),
+    spec("GET",    "/api/v1/usage/stats",                      Route::UsageStats),
 ];
 
 const fn spec(method: &'static str, pattern: &'static str, route: Route) -> Spec {
@@ -258,10 +261,11 @@ mod tests {
             Route::ListMessages => ("GET", "/api/v1/conversations/x/messages"),
             Route::SendMessage => ("POST", "/api/v1/conversations/x/messages"),
             Route::StreamMessage => ("POST", "/api/v1/conversations/x/messages/stream"),
+            Route::UsageStats => ("GET", "/api/v1/usage/stats"),
         }
     }
 
-    const ALL: [Route; 18] = [
+    const ALL: [Route; 19] = [
         Route::Health,
         Route::Register,
         Route::Login,
@@ -280,6 +284,7 @@ mod tests {
         Route::ListMessages,
         Route::SendMessage,
         Route::StreamMessage,
+        Route::UsageStats,
     ];
 
     #[test]

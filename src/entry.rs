@@ -24,6 +24,7 @@ use crate::llm;
 use crate::messages::routes as messages;
 use crate::messages::send;
 use crate::rate_limit::{self, client::Kind};
+use crate::usage;
 
 /// The configuration, parsed and validated once per isolate.
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
@@ -216,6 +217,7 @@ async fn handle(
         Route::ListMessages => messages::list(&p, &req, param(0), c).await,
         Route::SendMessage => send::send(rc, &p, req, param(0), c).await,
         Route::StreamMessage => send::stream(rc, &p, req, param(0), c).await,
+        Route::UsageStats => usage::stats::stats(&p, &req, c).await,
         Route::Health | Route::Models | Route::Register | Route::Login | Route::Refresh => Err(
             ApiError::Internal(format!("{route:?} reached the protected table")),
         ),

@@ -17,5 +17,6 @@ pub mod messages;
 pub mod rate_limit;
 pub mod runtime;
 pub mod sse;
+pub mod usage;
 
 mod entry;

@@ -56,7 +56,14 @@ pub fn query_error(e: tokio_postgres::Error) -> ApiError {
     if e.is_closed() || (e.as_db_error().is_none() && e.code().is_none() && is_io(&e)) {
         unreachable(&e)
     } else {
-        ApiError::Internal(format!("database error: {e}"))
+        match e.as_db_error() {
+            Some(db) => ApiError::Internal(format!(
+                "database error {}: {}",
+                db.code().code(),
+                db.message()
+            )),
+            None => ApiError::Internal(format!("database error: {e}")),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::runtime::timeout;
 use crate::sse::gemini::GeminiDecoder;
 use crate::sse::openai::OpenAiDecoder;
-use crate::sse::LlmEvent;
+pub use crate::sse::Decoder;
 
 /// A provider API: builds requests and decodes its stream.
 pub trait ProviderApi {
@@ -24,32 +24,6 @@ pub trait ProviderApi {
     fn request(&self, call: &Call) -> UpstreamRequest;
     /// A fresh decoder for its stream.
     fn decoder(&self) -> Box<dyn Decoder>;
-}
-
-/// Incremental stream decoding: bytes in, events out.
-pub trait Decoder {
-    /// Feeds a chunk.
-    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent>;
-    /// The body ended.
-    fn finish(&mut self) -> Vec<LlmEvent>;
-}
-
-impl Decoder for OpenAiDecoder {
-    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        OpenAiDecoder::push(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<LlmEvent> {
-        OpenAiDecoder::finish(self)
-    }
-}
-
-impl Decoder for GeminiDecoder {
-    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        GeminiDecoder::push(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<LlmEvent> {
-        GeminiDecoder::finish(self)
-    }
 }
 
 /// Groq, or any OpenAI-compatible server.

@@ -26,6 +26,7 @@ use crate::llm::client;
 use crate::llm::fallback::{plan, Attempt};
 use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
+use crate::usage::ledger::{self, Entry};
 
 /// Everything decided before the first upstream byte.
 struct Prepared {
@@ -111,6 +112,24 @@ async fn prepare(
     })
 }
 
+impl Prepared {
+    /// Produces the answer into `sink` and logs the attempts that failed.
+    async fn answer(&self, config: &Config, rid: &str, sink: &mut dyn Sink) -> Outcome {
+        let outcome = generate(
+            config,
+            &self.call,
+            &self.attempts,
+            &self.answer_id.to_string(),
+            self.input_estimate,
+            Timing::from_config(config),
+            sink,
+        )
+        .await;
+        log_failures(rid, &outcome);
+        outcome
+    }
+}
+
 /// Logs the attempts that failed before one answered (or all failed).
 fn log_failures(rid: &str, outcome: &Outcome) {
     for (attempt, failure) in &outcome.failures {
@@ -123,8 +142,69 @@ fn log_failures(rid: &str, outcome: &Outcome) {
     }
 }
 
-/// Stores the answer (when a provider produced one).
+/// Writes one ledger row per model call: each failed attempt (zero
+/// tokens) and the one that answered.
+async fn record_usage(
+    c: &Client,
+    prep: &Prepared,
+    outcome: &Outcome,
+    answer: Option<&Message>,
+) -> Result<(), ApiError> {
+    for (attempt, failure) in &outcome.failures {
+        let error = failure.describe();
+        ledger::record(
+            c,
+            &Entry {
+                user_id: prep.owner,
+                conversation_id: Some(prep.conversation),
+                message_id: None,
+                kind: "answer",
+                model: &attempt.model,
+                provider: attempt.provider.as_str(),
+                input_tokens: 0,
+                output_tokens: 0,
+                latency_ms: None,
+                success: false,
+                error: Some(&error),
+            },
+        )
+        .await?;
+    }
+    if let (Some(attempt), Some(answer)) = (&outcome.answered_by, answer) {
+        ledger::record(
+            c,
+            &Entry {
+                user_id: prep.owner,
+                conversation_id: Some(prep.conversation),
+                message_id: Some(answer.id),
+                kind: "answer",
+                model: &attempt.model,
+                provider: attempt.provider.as_str(),
+                input_tokens: answer.input_tokens.unwrap_or(0),
+                output_tokens: answer.output_tokens.unwrap_or(0),
+                latency_ms: answer.latency_ms,
+                success: true,
+                error: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Stores the answer (when a provider produced one) and the usage ledger.
 async fn store(
+    c: &Client,
+    prep: &Prepared,
+    outcome: &Outcome,
+) -> Result<Option<Message>, ApiError> {
+    let answer = store_answer(c, prep, outcome).await?;
+    record_usage(c, prep, outcome, answer.as_ref()).await?;
+    Ok(answer)
+}
+
+/// Stores the assistant message.
+async fn store_answer(
     c: &Client,
     prep: &Prepared,
     outcome: &Outcome,
@@ -159,19 +239,9 @@ pub async fn send(
     c: &Client,
 ) -> Result<Response, ApiError> {
     let prep = prepare(rc, p, req, id, c).await?;
-    let timing = Timing::from_config(rc.config);
-    let outcome = generate(
-        rc.config,
-        &prep.call,
-        &prep.attempts,
-        &prep.answer_id.to_string(),
-        prep.input_estimate,
-        timing,
-        &mut Discard,
-    )
-    .await;
-    log_failures(&rc.request_id, &outcome);
+    let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
     if outcome.ending == Ending::Failed {
+        store(c, &prep, &outcome).await?;
         return Err(ApiError::ProvidersFailed(
             "every model provider failed; your message was saved, try again".into(),
         ));
@@ -215,19 +285,8 @@ pub async fn stream(
     let rid = rc.request_id.clone();
     rc.ctx.wait_until(async move {
         let mut sink = ChannelSink(tx);
-        let timing = Timing::from_config(config);
+        let outcome = prep.answer(config, &rid, &mut sink).await;
         let answer_id = prep.answer_id.to_string();
-        let outcome = generate(
-            config,
-            &prep.call,
-            &prep.attempts,
-            &answer_id,
-            prep.input_estimate,
-            timing,
-            &mut sink,
-        )
-        .await;
-        log_failures(&rid, &outcome);
         if outcome.ending == Ending::Failed {
             let mut encoder = Encoder::new(&answer_id, &prep.call.model, prep.input_estimate);
             sink.send(encoder.error(

@@ -158,20 +158,23 @@ fn finish_reason(reason: &str) -> StopReason {
     }
 }
 
+impl super::Decoder for GeminiDecoder {
+    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
+        GeminiDecoder::push(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<LlmEvent> {
+        GeminiDecoder::finish(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::test_support::assert_split_invariant;
+    use crate::sse::test_support::{assert_split_invariant, decode_with};
     use LlmEvent::*;
 
     fn decode(chunks: &[&[u8]]) -> Vec<LlmEvent> {
-        let mut d = GeminiDecoder::new();
-        let mut out = Vec::new();
-        for c in chunks {
-            out.extend(d.push(c));
-        }
-        out.extend(d.finish());
-        out
+        decode_with(GeminiDecoder::new(), chunks)
     }
 
     fn text(s: &str) -> LlmEvent {

@@ -99,9 +99,29 @@ pub(crate) fn snippet(s: &str, max: usize) -> &str {
 }
 
 /// Helpers shared by the unit tests of this module.
+/// Incremental stream decoding: bytes in, events out (one per provider format).
+pub trait Decoder {
+    /// Feeds a chunk, split anywhere.
+    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent>;
+    /// The body ended: flushes what is left.
+    fn finish(&mut self) -> Vec<LlmEvent>;
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::fmt::Debug;
+
+    use super::{Decoder, LlmEvent};
+
+    /// Feeds `chunks` to a fresh decoder and returns every event, `finish` included.
+    pub fn decode_with<D: Decoder>(mut decoder: D, chunks: &[&[u8]]) -> Vec<LlmEvent> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            out.extend(decoder.push(chunk));
+        }
+        out.extend(decoder.finish());
+        out
+    }
 
     /// Runs `run` on `input` whole, split in two at every offset, and one
     /// byte at a time; asserts every result equals the whole-input one and

@@ -154,20 +154,23 @@ fn finish_reason(reason: &str) -> StopReason {
     }
 }
 
+impl super::Decoder for OpenAiDecoder {
+    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
+        OpenAiDecoder::push(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<LlmEvent> {
+        OpenAiDecoder::finish(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::test_support::assert_split_invariant;
+    use crate::sse::test_support::{assert_split_invariant, decode_with};
     use LlmEvent::*;
 
     fn decode(chunks: &[&[u8]]) -> Vec<LlmEvent> {
-        let mut d = OpenAiDecoder::new();
-        let mut out = Vec::new();
-        for c in chunks {
-            out.extend(d.push(c));
-        }
-        out.extend(d.finish());
-        out
+        decode_with(OpenAiDecoder::new(), chunks)
     }
 
     fn text(s: &str) -> LlmEvent {

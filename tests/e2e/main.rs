@@ -22,3 +22,4 @@ mod send;
 mod smoke;
 mod stream;
 mod thinking;
+mod usage;

@@ -2,16 +2,15 @@
 //! the same stack the tests use (release-built worker under wrangler dev,
 //! a fresh PostgreSQL database, the provider stand-in).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::stack::{random_hex_secret, TestDatabase};
-use harness::{migrate, standin};
+use harness::stack::random_hex_secret;
+use harness::standin;
 use serde_json::{json, Value};
 
 use crate::run::step;
-use crate::test::{test_vars, worker, DEFAULT_TEST_DATABASE_URL};
+use crate::test::PgStack;
 
 /// Requests per measured series.
 const SAMPLES: usize = 30;
@@ -33,33 +32,19 @@ pub async fn run(root: &Path) -> Result<(), String> {
     )
     .await?;
 
-    let admin =
-        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
-    let db = TestDatabase::create(&admin).await?;
-    let result = async {
-        migrate::run(&db.url, &root.join("migrations")).await?;
-        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let logs = root.join("target/stack-logs");
-        std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        let secret = random_hex_secret()?;
-        let mut w = worker(root, &logs, "bench", &db.url, test_vars(&secret, &stand_in)).await?;
-        let r = match auth_costs(&w.base_url).await {
-            Ok(access) => match limiter_costs(&w.base_url, &access).await {
-                Ok(()) => streaming_overhead(&w.base_url, &stand_in, &access).await,
-                Err(e) => Err(e),
-            },
+    let logs = root.join("target/stack-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let secret = random_hex_secret()?;
+    let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
+    let base = stack.worker.base_url.clone();
+    let result = match auth_costs(&base).await {
+        Ok(access) => match limiter_costs(&base, &access).await {
+            Ok(()) => streaming_overhead(&base, &stack.stand_in, &access).await,
             Err(e) => Err(e),
-        };
-        w.proc.stop(Duration::from_secs(5)).await;
-        stand_in.shutdown();
-        r
-    }
-    .await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("warning: could not drop the bench database: {e}");
-    }
+        },
+        Err(e) => Err(e),
+    };
+    stack.stop().await;
     result
 }
 

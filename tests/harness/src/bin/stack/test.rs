@@ -203,6 +203,82 @@ fn e2e_env(
     ]
 }
 
+/// A test worker on a fresh, migrated PostgreSQL database, with the
+/// provider stand-in: what the PostgreSQL-backed phases and the benchmarks run on.
+pub(crate) struct PgStack {
+    db: TestDatabase,
+    /// The provider stand-in the worker is pointed at.
+    pub stand_in: standin::StandIn,
+    /// The worker under `wrangler dev`.
+    pub worker: Worker,
+}
+
+impl PgStack {
+    /// Creates and migrates the database (checking a second run applies
+    /// nothing), starts the stand-in and the worker with [`test_vars`] and
+    /// `overrides`. Drops the database again when something fails.
+    pub(crate) async fn start(
+        root: &Path,
+        logs: &Path,
+        phase: &str,
+        secret: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<PgStack, String> {
+        let admin =
+            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+        let db = TestDatabase::create(&admin).await?;
+        println!("\n==> test database {}", migrate::redact(&db.url));
+        let started = async {
+            migrate::run(&db.url, &root.join("migrations")).await?;
+            let again = migrate::run(&db.url, &root.join("migrations")).await?;
+            if !again.is_empty() {
+                return Err(format!("migrations applied twice: {again:?}"));
+            }
+            let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut vars = test_vars(secret, &stand_in);
+            for (k, v) in overrides {
+                vars.insert((*k).into(), (*v).into());
+            }
+            let w = worker(root, logs, phase, &db.url, vars).await?;
+            Ok((stand_in, w))
+        }
+        .await;
+        match started {
+            Ok((stand_in, worker)) => Ok(PgStack {
+                db,
+                stand_in,
+                worker,
+            }),
+            Err(e) => {
+                let _ = db.drop_database().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The `E2E_*` variables for a test run against this stack.
+    pub(crate) fn env(&self, phase: &str, secret: &str) -> Vec<(&'static str, String)> {
+        e2e_env(
+            phase,
+            &self.worker,
+            Some(&self.stand_in),
+            &self.db.url,
+            secret,
+        )
+    }
+
+    /// Stops the worker and the stand-in and drops the database.
+    pub(crate) async fn stop(mut self) {
+        self.worker.proc.stop(Duration::from_secs(5)).await;
+        self.stand_in.shutdown();
+        if let Err(e) = self.db.drop_database().await {
+            eprintln!("warning: could not drop the test database: {e}");
+        }
+    }
+}
+
 /// The whole end-to-end suite on a fresh PostgreSQL database.
 async fn postgres_phase(
     root: &Path,
@@ -210,57 +286,29 @@ async fn postgres_phase(
     secret: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let admin =
-        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
-    let db = TestDatabase::create(&admin).await?;
-    println!("\n==> test database {}", migrate::redact(&db.url));
-    let result = async {
-        migrate::run(&db.url, &root.join("migrations")).await?;
-        let again = migrate::run(&db.url, &root.join("migrations")).await?;
-        if !again.is_empty() {
-            return Err(format!("migrations applied twice: {again:?}"));
-        }
-        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut w = worker(
-            root,
-            logs,
-            "postgres",
-            &db.url,
-            test_vars(secret, &stand_in),
-        )
-        .await?;
-        let env = e2e_env("postgres", &w, Some(&stand_in), &db.url, secret);
-        let r = cargo_test(
-            root,
-            "end-to-end tests (PostgreSQL)",
-            &[
-                "--test",
-                "e2e",
-                "--",
-                "--skip",
-                "db_down::",
-                "--skip",
-                "misconfig::",
-                "--skip",
-                "rate_limits::",
-                "--test-threads",
-                E2E_THREADS,
-            ],
-            &env,
-            tally,
-        )
-        .await;
-        w.proc.stop(Duration::from_secs(5)).await;
-        stand_in.shutdown();
-        r
-    }
+    let stack = PgStack::start(root, logs, "postgres", secret, &[]).await?;
+    let r = cargo_test(
+        root,
+        "end-to-end tests (PostgreSQL)",
+        &[
+            "--test",
+            "e2e",
+            "--",
+            "--skip",
+            "db_down::",
+            "--skip",
+            "misconfig::",
+            "--skip",
+            "rate_limits::",
+            "--test-threads",
+            E2E_THREADS,
+        ],
+        &stack.env("postgres", secret),
+        tally,
+    )
     .await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("warning: could not drop the test database: {e}");
-    }
-    result
+    stack.stop().await;
+    r
 }
 
 /// The rate-limit tests, one at a time, against a worker with small limits
@@ -271,49 +319,30 @@ async fn ratelimit_phase(
     secret: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let admin =
-        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
-    let db = TestDatabase::create(&admin).await?;
-    let result = async {
-        migrate::run(&db.url, &root.join("migrations")).await?;
-        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut vars = test_vars(secret, &stand_in);
-        for (k, v) in [
-            ("RATE_LIMIT_STANDARD", "10"),
-            ("RATE_LIMIT_AI", "3"),
-            ("RATE_LIMIT_AUTH", "5"),
-            ("RATE_LIMIT_WINDOW_SECONDS", "3"),
-        ] {
-            vars.insert(k.into(), v.into());
-        }
-        let mut w = worker(root, logs, "ratelimit", &db.url, vars).await?;
-        let env = e2e_env("ratelimit", &w, Some(&stand_in), &db.url, secret);
-        let r = cargo_test(
-            root,
-            "rate limits",
-            &[
-                "--test",
-                "e2e",
-                "--",
-                "rate_limits::",
-                "--test-threads",
-                "1",
-            ],
-            &env,
-            tally,
-        )
-        .await;
-        w.proc.stop(Duration::from_secs(5)).await;
-        stand_in.shutdown();
-        r
-    }
+    let limits = [
+        ("RATE_LIMIT_STANDARD", "10"),
+        ("RATE_LIMIT_AI", "3"),
+        ("RATE_LIMIT_AUTH", "5"),
+        ("RATE_LIMIT_WINDOW_SECONDS", "3"),
+    ];
+    let stack = PgStack::start(root, logs, "ratelimit", secret, &limits).await?;
+    let r = cargo_test(
+        root,
+        "rate limits",
+        &[
+            "--test",
+            "e2e",
+            "--",
+            "rate_limits::",
+            "--test-threads",
+            "1",
+        ],
+        &stack.env("ratelimit", secret),
+        tally,
+    )
     .await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("warning: could not drop the test database: {e}");
-    }
-    result
+    stack.stop().await;
+    r
 }
 
 /// The smoke tests on the embedded PGlite default, then the database taken

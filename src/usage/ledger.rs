@@ -1,0 +1,73 @@
+//! Writing the usage ledger. Costs are computed in the database in
+//! `numeric` from the catalogue's prices, so sums never accumulate
+//! floating-point error.
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::db::query_error;
+use crate::http::ApiError;
+use crate::llm::catalogue;
+
+/// One model call to record.
+pub struct Entry<'a> {
+    /// The caller.
+    pub user_id: Uuid,
+    /// Its conversation.
+    pub conversation_id: Option<Uuid>,
+    /// The assistant message it produced, if any.
+    pub message_id: Option<Uuid>,
+    /// `answer` (or `title`).
+    pub kind: &'a str,
+    /// Model id called.
+    pub model: &'a str,
+    /// `groq` or `gemini`.
+    pub provider: &'a str,
+    /// Prompt tokens reported (0 for a failed attempt).
+    pub input_tokens: i32,
+    /// Answer tokens reported (0 for a failed attempt).
+    pub output_tokens: i32,
+    /// Milliseconds, when known.
+    pub latency_ms: Option<i32>,
+    /// Whether the call produced an answer.
+    pub success: bool,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+}
+
+/// Decimal text of a catalogue price (`"0"` for models no longer offered).
+fn price(model: &str, pick: fn(&catalogue::Model) -> f64) -> String {
+    catalogue::find(model).map_or_else(|| "0".to_string(), |m| pick(m).to_string())
+}
+
+/// Records one model call.
+pub async fn record(c: &Client, e: &Entry<'_>) -> Result<(), ApiError> {
+    let input_price = price(e.model, |m| m.input_price_per_mtok);
+    let output_price = price(e.model, |m| m.output_price_per_mtok);
+    c.execute(
+        "INSERT INTO usage_ledger (user_id, conversation_id, message_id, kind, model, provider,
+                                   input_tokens, output_tokens, cost_usd, latency_ms, success, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::int4, $8::int4,
+                 ($7::int4::numeric * $9::text::numeric
+                  + $8::int4::numeric * $10::text::numeric) / 1000000,
+                 $11, $12, $13)",
+        &[
+            &e.user_id,
+            &e.conversation_id,
+            &e.message_id,
+            &e.kind,
+            &e.model,
+            &e.provider,
+            &e.input_tokens,
+            &e.output_tokens,
+            &input_price,
+            &output_price,
+            &e.latency_ms,
+            &e.success,
+            &e.error,
+        ],
+    )
+    .await
+    .map(|_| ())
+    .map_err(query_error)
+}
