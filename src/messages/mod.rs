@@ -2,6 +2,7 @@
 //! the providers, relayed as a stream or returned whole).
 
 pub mod generate;
+pub mod idempotency;
 pub mod input;
 pub mod repo;
 pub mod routes;

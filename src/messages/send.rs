@@ -5,12 +5,13 @@
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_error, console_warn, Request, Response};
 
 use super::generate::{generate, Discard, Ending, Outcome, Sink, Timing};
+use super::idempotency::{self, Claim};
 use super::input::send_input;
 use super::repo::{self, Message, NewAnswer};
 use crate::auth::Principal;
@@ -18,7 +19,7 @@ use crate::config::Config;
 use crate::conversations::routes::{conversation_id, owned};
 use crate::db;
 use crate::http::context::RequestContext;
-use crate::http::request::read_object;
+use crate::http::request::{header, read_object};
 use crate::http::{respond, ApiError};
 use crate::llm::catalogue;
 use crate::llm::chat::{Call, Role, Turn};
@@ -38,21 +39,35 @@ struct Prepared {
     answer_id: Uuid,
     input_estimate: u32,
     started_ms: u64,
+    /// The claimed `Idempotency-Key`, if the request had one.
+    idempotency_key: Option<String>,
+}
+
+/// What `prepare` decided.
+enum Start {
+    /// Run the model.
+    Fresh(Box<Prepared>),
+    /// A retry of a finished send: its stored `{user_message, assistant_message}`.
+    Replay(Value),
 }
 
 /// Validates, checks ownership (404 before any upstream call), stores the
 /// user message and builds the context: system prompt, every earlier
 /// complete message, the new one.
-async fn prepare(
+async fn prepare_send(
     rc: &RequestContext,
     p: &Principal,
     mut req: Request,
     id: &str,
     c: &Client,
-) -> Result<Prepared, ApiError> {
+) -> Result<Start, ApiError> {
     let started_ms = now_ms();
     let id = conversation_id(id)?;
+    let key = header(&req, "Idempotency-Key")
+        .map(|k| idempotency::check_key(&k))
+        .transpose()?;
     let body = read_object(&mut req).await?;
+    let fingerprint = idempotency::request_hash(id, &body);
     // Both queries are owner-scoped, so they can go down the connection
     // together (pipelined) before the ownership answer is known.
     let (conversation, history) = futures::join!(owned(c, p, id), repo::all(c, p.user_id, id));
@@ -71,9 +86,23 @@ async fn prepare(
         ));
     }
     let history = history?;
-    let user_message = repo::insert_user_message(c, p.user_id, conversation.id, &input.content)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    if let Some(key) = &key {
+        let claim = idempotency::claim(c, p.user_id, key, &fingerprint, conversation.id).await?;
+        if let Claim::Replay(stored) = claim {
+            return Ok(Start::Replay(stored));
+        }
+    }
+    let inserted = repo::insert_user_message(c, p.user_id, conversation.id, &input.content).await;
+    let user_message = match inserted {
+        Ok(Some(m)) => m,
+        failed => {
+            if let Some(key) = &key {
+                let _ = idempotency::release(c, p.user_id, key).await;
+            }
+            failed?;
+            return Err(ApiError::NotFound("conversation not found".into()));
+        }
+    };
     let mut turns: Vec<Turn> = history
         .iter()
         .filter(|m| m.status == "complete" && !m.content.is_empty())
@@ -92,7 +121,7 @@ async fn prepare(
     });
     let chars: usize = turns.iter().map(|t| t.content.len()).sum::<usize>()
         + conversation.system_prompt.as_ref().map_or(0, String::len);
-    Ok(Prepared {
+    Ok(Start::Fresh(Box::new(Prepared {
         owner: p.user_id,
         conversation: conversation.id,
         user_message,
@@ -109,7 +138,8 @@ async fn prepare(
         answer_id: Uuid::new_v4(),
         input_estimate: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
         started_ms,
-    })
+        idempotency_key: key,
+    })))
 }
 
 impl Prepared {
@@ -230,6 +260,25 @@ async fn store_answer(
     repo::insert_answer(c, prep.owner, prep.conversation, &answer).await
 }
 
+/// Stores the answer and, under an `Idempotency-Key`, the result (or
+/// releases the key when no provider answered). Returns the response body.
+async fn finish(c: &Client, prep: &Prepared, outcome: &Outcome) -> Result<Option<Value>, ApiError> {
+    let answer = store(c, prep, outcome).await?;
+    let body = answer.map(|assistant| {
+        json!({
+            "user_message": prep.user_message.to_json(),
+            "assistant_message": assistant.to_json(),
+        })
+    });
+    if let Some(key) = &prep.idempotency_key {
+        match &body {
+            Some(body) => idempotency::complete(c, prep.owner, key, body).await?,
+            None => idempotency::release(c, prep.owner, key).await?,
+        }
+    }
+    Ok(body)
+}
+
 /// `POST /api/v1/conversations/{id}/messages`.
 pub async fn send(
     rc: &RequestContext,
@@ -238,25 +287,49 @@ pub async fn send(
     id: &str,
     c: &Client,
 ) -> Result<Response, ApiError> {
-    let prep = prepare(rc, p, req, id, c).await?;
+    let prep = match prepare_send(rc, p, req, id, c).await? {
+        Start::Replay(stored) => {
+            let resp =
+                respond::json(201, &stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+            return replayed(resp);
+        }
+        Start::Fresh(prep) => prep,
+    };
     let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
-    if outcome.ending == Ending::Failed {
-        store(c, &prep, &outcome).await?;
-        return Err(ApiError::ProvidersFailed(
+    let body = finish(c, &prep, &outcome).await?;
+    match body {
+        Some(body) if outcome.ending != Ending::Failed => {
+            respond::json(201, &body).map_err(|e| ApiError::Internal(e.to_string()))
+        }
+        Some(_) => Err(ApiError::NotFound("conversation not found".into())),
+        None if outcome.ending == Ending::Failed => Err(ApiError::ProvidersFailed(
             "every model provider failed; your message was saved, try again".into(),
-        ));
+        )),
+        None => Err(ApiError::NotFound("conversation not found".into())),
     }
-    let assistant = store(c, &prep, &outcome)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
-    respond::json(
-        201,
-        &json!({
-            "user_message": prep.user_message.to_json(),
-            "assistant_message": assistant.to_json(),
-        }),
-    )
-    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Marks a replayed result (`Idempotent-Replayed: true`).
+fn replayed(resp: Response) -> Result<Response, ApiError> {
+    resp.headers()
+        .set("Idempotent-Replayed", "true")
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(resp)
+}
+
+/// Sets the headers of an event stream.
+fn event_stream(resp: Response) -> Result<Response, ApiError> {
+    let headers = resp.headers();
+    for (name, value) in [
+        ("Content-Type", "text/event-stream; charset=utf-8"),
+        ("Cache-Control", "no-cache, no-store"),
+        ("X-Accel-Buffering", "no"),
+    ] {
+        headers
+            .set(name, value)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(resp)
 }
 
 /// Sends encoded events to the client's response stream.
@@ -278,7 +351,14 @@ pub async fn stream(
     id: &str,
     c: &Client,
 ) -> Result<Response, ApiError> {
-    let prep = prepare(rc, p, req, id, c).await?;
+    let prep = match prepare_send(rc, p, req, id, c).await? {
+        Start::Replay(stored) => {
+            let resp = Response::from_bytes(idempotency::replay_events(&stored).into_bytes())
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            return replayed(event_stream(resp)?);
+        }
+        Start::Fresh(prep) => prep,
+    };
     let (tx, rx) = unbounded::<Vec<u8>>();
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
@@ -296,22 +376,11 @@ pub async fn stream(
         }
         drop(sink);
         let stored =
-            db::with_client(&env, |c| async move { store(&c, &prep, &outcome).await }).await;
+            db::with_client(&env, |c| async move { finish(&c, &prep, &outcome).await }).await;
         if let Err(e) = stored {
             console_error!("[{rid}] could not store the answer: {e:?}");
         }
     });
     let body = rx.map(Ok::<Vec<u8>, worker::Error>);
-    let resp = Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let headers = resp.headers();
-    for (name, value) in [
-        ("Content-Type", "text/event-stream; charset=utf-8"),
-        ("Cache-Control", "no-cache, no-store"),
-        ("X-Accel-Buffering", "no"),
-    ] {
-        headers
-            .set(name, value)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-    }
-    Ok(resp)
+    event_stream(Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?)
 }

@@ -13,6 +13,7 @@ mod conversations;
 mod db_down;
 mod fallback;
 mod http_basics;
+mod idempotency;
 mod messages_list;
 mod misconfig;
 mod models;

@@ -1,0 +1,228 @@
+//! `Idempotency-Key` on both send routes: a retry returns the first result
+//! without a new model call; another body under the same key, or a retry
+//! while the first still runs, is a 409; concurrent duplicates make exactly
+//! one upstream call; a send that got no answer releases its key.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    db_message_count, marker, random_uuid, requests, script, stack, user_with_conversation, Reply,
+};
+
+/// Sends with an `Idempotency-Key` (`stream` picks the route).
+async fn send_keyed(access: &str, id: &str, key: &str, body: &Value, stream: bool) -> Reply {
+    let suffix = if stream { "/stream" } else { "" };
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/conversations/{id}/messages{suffix}",
+            stack().base_url
+        ))
+        .bearer_auth(access)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("the worker answers");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        json,
+        text,
+    }
+}
+
+/// `(event name, data)` pairs of an SSE body.
+fn events(text: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            out.push((name.clone(), serde_json::from_str(d).expect("data is JSON")));
+        }
+    }
+    out
+}
+
+fn text_of(events: &[(String, Value)]) -> String {
+    events
+        .iter()
+        .filter(|(_, d)| d["delta"]["type"] == "text_delta")
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_first_result_without_a_new_model_call() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let first = send_keyed(&s.access, &id, &key, &body, false).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = send_keyed(&s.access, &id, &key, &body, false).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(again.json, first.json);
+    assert_eq!(requests(&mk).await.len(), 1, "one upstream call");
+    assert_eq!(db_message_count(&id).await, 2, "no second exchange stored");
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_409() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let key = random_uuid();
+    let first = send_keyed(&s.access, &id, &key, &json!({"content": marker()}), false).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let other = send_keyed(&s.access, &id, &key, &json!({"content": marker()}), false).await;
+    other.assert_error(409, "conflict_error");
+    assert_eq!(db_message_count(&id).await, 2);
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_runs_is_409() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        None,
+        json!({"chunks": ["a ", "b ", "c ", "d ", "e "], "chunk_delay_ms": 400}),
+        0,
+    )
+    .await;
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let (access, conversation, k, b) = (s.access.clone(), id.clone(), key.clone(), body.clone());
+    let first =
+        tokio::spawn(async move { send_keyed(&access, &conversation, &k, &b, false).await });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = send_keyed(&s.access, &id, &key, &body, false).await;
+    second.assert_error(409, "conflict_error");
+    let first = first.await.expect("first send");
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(requests(&mk).await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_make_exactly_one_upstream_call() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        None,
+        json!({"chunks": ["x ", "y ", "z "], "chunk_delay_ms": 300}),
+        0,
+    )
+    .await;
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (access, conversation, k, b) =
+                (s.access.clone(), id.clone(), key.clone(), body.clone());
+            tokio::spawn(async move {
+                send_keyed(&access, &conversation, &k, &b, false)
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(requests(&mk).await.len(), 1, "exactly one upstream call");
+    assert_eq!(db_message_count(&id).await, 2);
+}
+
+#[tokio::test]
+async fn a_stream_retry_replays_the_stored_answer_as_a_whole_sequence() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(&mk, None, json!({"chunks": ["Hello ", "again"]}), 0).await;
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let first = send_keyed(&s.access, &id, &key, &body, true).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first_events = events(&first.text);
+    let answer_id = first_events[0].1["message"]["id"].clone();
+    // The answer is stored when the stream ends; wait for it.
+    for _ in 0..50 {
+        if db_message_count(&id).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut again = send_keyed(&s.access, &id, &key, &body, true).await;
+    for _ in 0..20 {
+        if again.status == 200 {
+            break;
+        }
+        // The first stream may still be storing its result.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        again = send_keyed(&s.access, &id, &key, &body, true).await;
+    }
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(again
+        .header("content-type")
+        .starts_with("text/event-stream"));
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    let replay = events(&again.text);
+    let names: Vec<&str> = replay.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    for (name, data) in &replay {
+        assert_eq!(data["type"], name.as_str());
+    }
+    assert_eq!(replay[0].1["message"]["id"], answer_id);
+    assert_eq!(text_of(&replay), "Hello again");
+    assert_eq!(text_of(&first_events), "Hello again");
+    assert_eq!(requests(&mk).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_send_without_an_answer_releases_its_key() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(&mk, Some("groq"), json!({"status": 500}), 1).await;
+    script(&mk, Some("gemini"), json!({"status": 500}), 1).await;
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let failed = send_keyed(&s.access, &id, &key, &body, false).await;
+    failed.assert_error(502, "overloaded_error");
+    let retry = send_keyed(&s.access, &id, &key, &body, false).await;
+    assert_eq!(retry.status, 201, "the retry runs again: {}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), "");
+    assert_eq!(
+        requests(&mk).await.len(),
+        3,
+        "groq, gemini, then groq again"
+    );
+}
+
+#[tokio::test]
+async fn malformed_keys_are_400() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let long = "k".repeat(256);
+    let r = send_keyed(&s.access, &id, &long, &json!({"content": "hi"}), false).await;
+    r.assert_error(400, "invalid_request_error");
+    assert_eq!(db_message_count(&id).await, 0, "nothing stored");
+}
