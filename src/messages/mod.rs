@@ -7,3 +7,4 @@ pub mod input;
 pub mod repo;
 pub mod routes;
 pub mod send;
+pub mod title;

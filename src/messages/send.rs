@@ -14,6 +14,7 @@ use super::generate::{generate, Discard, Ending, Outcome, Sink, Timing};
 use super::idempotency::{self, Claim};
 use super::input::send_input;
 use super::repo::{self, Message, NewAnswer};
+use super::title;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::conversations::routes::{conversation_id, owned};
@@ -27,7 +28,7 @@ use crate::llm::client;
 use crate::llm::fallback::{plan, Attempt};
 use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
-use crate::usage::ledger::{self, Entry};
+use crate::usage::ledger::{self, Answered};
 
 /// Everything decided before the first upstream byte.
 struct Prepared {
@@ -41,6 +42,8 @@ struct Prepared {
     started_ms: u64,
     /// The claimed `Idempotency-Key`, if the request had one.
     idempotency_key: Option<String>,
+    /// First exchange of an untitled conversation: a title is generated after it.
+    needs_title: bool,
 }
 
 /// What `prepare` decided.
@@ -86,6 +89,7 @@ async fn prepare_send(
         ));
     }
     let history = history?;
+    let needs_title = history.is_empty() && conversation.title.is_none();
     if let Some(key) = &key {
         let claim = idempotency::claim(c, p.user_id, key, &fingerprint, conversation.id).await?;
         if let Claim::Replay(stored) = claim {
@@ -139,6 +143,7 @@ async fn prepare_send(
         input_estimate: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
         started_ms,
         idempotency_key: key,
+        needs_title,
     })))
 }
 
@@ -172,56 +177,6 @@ fn log_failures(rid: &str, outcome: &Outcome) {
     }
 }
 
-/// Writes one ledger row per model call: each failed attempt (zero
-/// tokens) and the one that answered.
-async fn record_usage(
-    c: &Client,
-    prep: &Prepared,
-    outcome: &Outcome,
-    answer: Option<&Message>,
-) -> Result<(), ApiError> {
-    for (attempt, failure) in &outcome.failures {
-        let error = failure.describe();
-        ledger::record(
-            c,
-            &Entry {
-                user_id: prep.owner,
-                conversation_id: Some(prep.conversation),
-                message_id: None,
-                kind: "answer",
-                model: &attempt.model,
-                provider: attempt.provider.as_str(),
-                input_tokens: 0,
-                output_tokens: 0,
-                latency_ms: None,
-                success: false,
-                error: Some(&error),
-            },
-        )
-        .await?;
-    }
-    if let (Some(attempt), Some(answer)) = (&outcome.answered_by, answer) {
-        ledger::record(
-            c,
-            &Entry {
-                user_id: prep.owner,
-                conversation_id: Some(prep.conversation),
-                message_id: Some(answer.id),
-                kind: "answer",
-                model: &attempt.model,
-                provider: attempt.provider.as_str(),
-                input_tokens: answer.input_tokens.unwrap_or(0),
-                output_tokens: answer.output_tokens.unwrap_or(0),
-                latency_ms: answer.latency_ms,
-                success: true,
-                error: None,
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 /// Stores the answer (when a provider produced one) and the usage ledger.
 async fn store(
     c: &Client,
@@ -229,7 +184,27 @@ async fn store(
     outcome: &Outcome,
 ) -> Result<Option<Message>, ApiError> {
     let answer = store_answer(c, prep, outcome).await?;
-    record_usage(c, prep, outcome, answer.as_ref()).await?;
+    let answered = outcome
+        .answered_by
+        .as_ref()
+        .zip(answer.as_ref())
+        .map(|(attempt, m)| Answered {
+            attempt,
+            message_id: Some(m.id),
+            input_tokens: m.input_tokens.unwrap_or(0),
+            output_tokens: m.output_tokens.unwrap_or(0),
+            latency_ms: m.latency_ms,
+            success: true,
+        });
+    ledger::record_outcome(
+        c,
+        prep.owner,
+        prep.conversation,
+        "answer",
+        &outcome.failures,
+        answered,
+    )
+    .await?;
     Ok(answer)
 }
 
@@ -258,6 +233,27 @@ async fn store_answer(
         latency_ms: i32::try_from(now_ms().saturating_sub(prep.started_ms)).unwrap_or(i32::MAX),
     };
     repo::insert_answer(c, prep.owner, prep.conversation, &answer).await
+}
+
+/// After a completed first exchange of an untitled conversation, generates
+/// its title (callers run this off the response path). Failures are logged.
+async fn title_if_needed(c: &Client, config: &Config, prep: &Prepared, outcome: &Outcome) {
+    if !prep.needs_title || outcome.ending != Ending::Complete {
+        return;
+    }
+    let question = &prep.user_message.content;
+    if let Err(e) = title::entitle(
+        c,
+        config,
+        prep.owner,
+        prep.conversation,
+        question,
+        &outcome.text,
+    )
+    .await
+    {
+        console_warn!("title for conversation {} failed: {e:?}", prep.conversation);
+    }
 }
 
 /// Stores the answer and, under an `Idempotency-Key`, the result (or
@@ -297,15 +293,25 @@ pub async fn send(
     };
     let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
     let body = finish(c, &prep, &outcome).await?;
+    let ending = outcome.ending;
+    if prep.needs_title && ending == Ending::Complete {
+        let (env, config) = (rc.env.clone(), rc.config);
+        rc.ctx.wait_until(async move {
+            let _ = db::with_client(&env, |c| async move {
+                title_if_needed(&c, config, &prep, &outcome).await;
+                Ok(())
+            })
+            .await;
+        });
+    }
     match body {
-        Some(body) if outcome.ending != Ending::Failed => {
+        Some(body) if ending != Ending::Failed => {
             respond::json(201, &body).map_err(|e| ApiError::Internal(e.to_string()))
         }
-        Some(_) => Err(ApiError::NotFound("conversation not found".into())),
-        None if outcome.ending == Ending::Failed => Err(ApiError::ProvidersFailed(
+        None if ending == Ending::Failed => Err(ApiError::ProvidersFailed(
             "every model provider failed; your message was saved, try again".into(),
         )),
-        None => Err(ApiError::NotFound("conversation not found".into())),
+        _ => Err(ApiError::NotFound("conversation not found".into())),
     }
 }
 
@@ -375,8 +381,12 @@ pub async fn stream(
             ));
         }
         drop(sink);
-        let stored =
-            db::with_client(&env, |c| async move { finish(&c, &prep, &outcome).await }).await;
+        let stored = db::with_client(&env, |c| async move {
+            let body = finish(&c, &prep, &outcome).await?;
+            title_if_needed(&c, config, &prep, &outcome).await;
+            Ok(body)
+        })
+        .await;
         if let Err(e) = stored {
             console_error!("[{rid}] could not store the answer: {e:?}");
         }

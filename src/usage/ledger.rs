@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::db::query_error;
 use crate::http::ApiError;
 use crate::llm::catalogue;
+use crate::llm::fallback::{Attempt, Failure};
 
 /// One model call to record.
 pub struct Entry<'a> {
@@ -70,4 +71,72 @@ pub async fn record(c: &Client, e: &Entry<'_>) -> Result<(), ApiError> {
     .await
     .map(|_| ())
     .map_err(query_error)
+}
+
+/// The call that answered, for [`record_outcome`].
+pub struct Answered<'a> {
+    /// Model and provider that answered.
+    pub attempt: &'a Attempt,
+    /// The assistant message stored, if any (titles store none).
+    pub message_id: Option<Uuid>,
+    /// Prompt tokens reported.
+    pub input_tokens: i32,
+    /// Answer tokens reported.
+    pub output_tokens: i32,
+    /// Milliseconds, when known.
+    pub latency_ms: Option<i32>,
+    /// Whether it ended complete.
+    pub success: bool,
+}
+
+/// Records every call of one answer (or title): each failed attempt with
+/// zero tokens, then the one that answered.
+pub async fn record_outcome(
+    c: &Client,
+    user_id: Uuid,
+    conversation_id: Uuid,
+    kind: &str,
+    failures: &[(Attempt, Failure)],
+    answered: Option<Answered<'_>>,
+) -> Result<(), ApiError> {
+    for (attempt, failure) in failures {
+        let error = failure.describe();
+        record(
+            c,
+            &Entry {
+                user_id,
+                conversation_id: Some(conversation_id),
+                message_id: None,
+                kind,
+                model: &attempt.model,
+                provider: attempt.provider.as_str(),
+                input_tokens: 0,
+                output_tokens: 0,
+                latency_ms: None,
+                success: false,
+                error: Some(&error),
+            },
+        )
+        .await?;
+    }
+    if let Some(a) = answered {
+        record(
+            c,
+            &Entry {
+                user_id,
+                conversation_id: Some(conversation_id),
+                message_id: a.message_id,
+                kind,
+                model: &a.attempt.model,
+                provider: a.attempt.provider.as_str(),
+                input_tokens: a.input_tokens,
+                output_tokens: a.output_tokens,
+                latency_ms: a.latency_ms,
+                success: a.success,
+                error: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -23,4 +23,5 @@ mod send;
 mod smoke;
 mod stream;
 mod thinking;
+mod titles;
 mod usage;

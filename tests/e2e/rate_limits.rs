@@ -174,7 +174,7 @@ async fn the_ai_limit_applies_to_sends_only_and_refusals_reach_no_model() {
         Method::POST,
         "/api/v1/conversations",
         Auth::Bearer(&u.access),
-        Some(&json!({})),
+        Some(&json!({"title": "titled, so no title call is counted"})),
     )
     .await
     .json;

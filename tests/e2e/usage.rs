@@ -11,6 +11,11 @@ use crate::support::{
     call, cost, db, marker, new_user, script, stream_path, user_with_conversation, Auth, Reply,
 };
 
+/// A titled conversation: no automatic-title call adds ledger rows.
+fn titled() -> Value {
+    json!({"title": "usage"})
+}
+
 async fn stats(access: &str, query: &str) -> Reply {
     call(
         Method::GET,
@@ -64,7 +69,7 @@ async fn a_new_user_has_zero_usage() {
 
 #[tokio::test]
 async fn totals_match_the_calls_and_catalogue_prices() {
-    let (s, id) = user_with_conversation(&json!({})).await;
+    let (s, id) = user_with_conversation(&titled()).await;
     let mk = marker();
     script(
         &mk,
@@ -100,7 +105,7 @@ async fn totals_match_the_calls_and_catalogue_prices() {
 
 #[tokio::test]
 async fn a_failed_attempt_counts_as_a_request_with_zero_tokens() {
-    let (s, id) = user_with_conversation(&json!({})).await;
+    let (s, id) = user_with_conversation(&titled()).await;
     let mk = marker();
     script(&mk, Some("groq"), json!({"status": 500}), 1).await;
     script(
@@ -156,7 +161,7 @@ async fn a_failed_attempt_counts_as_a_request_with_zero_tokens() {
 
 #[tokio::test]
 async fn streamed_answers_are_in_the_ledger_too() {
-    let (s, id) = user_with_conversation(&json!({})).await;
+    let (s, id) = user_with_conversation(&titled()).await;
     let mk = marker();
     script(
         &mk,
@@ -191,7 +196,7 @@ async fn streamed_answers_are_in_the_ledger_too() {
 
 #[tokio::test]
 async fn stats_are_per_user() {
-    let (a, id) = user_with_conversation(&json!({})).await;
+    let (a, id) = user_with_conversation(&titled()).await;
     send(&a.access, &id, &marker()).await;
     let b = new_user().await;
     assert_eq!(stats(&b.access, "").await.json["total_requests"], 0);
@@ -200,7 +205,7 @@ async fn stats_are_per_user() {
 
 #[tokio::test]
 async fn date_filters_are_inclusive_utc_days() {
-    let (s, id) = user_with_conversation(&json!({})).await;
+    let (s, id) = user_with_conversation(&titled()).await;
     send(&s.access, &id, &marker()).await;
     let day = today().await;
     let r = stats(&s.access, &format!("?from={day}&to={day}")).await;

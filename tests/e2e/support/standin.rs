@@ -47,10 +47,34 @@ pub async fn script(marker: &str, provider: Option<&str>, reply: Value, times: u
     assert_eq!(status, 201, "register script {body}: {text}");
 }
 
-/// Every provider request whose body contains `marker`, in arrival order
+/// The answer requests whose body contains `marker`, in arrival order
 /// (`provider`, `model`, `body`, `headers`, `status`, `completed`,
-/// `client_disconnected`, …).
+/// `client_disconnected`, …). The title request that follows the first
+/// exchange of an untitled conversation also carries the marker; it is left
+/// out here (see [`title_requests`]).
 pub async fn requests(marker: &str) -> Vec<Value> {
+    all_requests(marker)
+        .await
+        .into_iter()
+        .filter(|r| !is_title_request(r))
+        .collect()
+}
+
+/// The automatic-title requests carrying `marker`.
+pub async fn title_requests(marker: &str) -> Vec<Value> {
+    all_requests(marker)
+        .await
+        .into_iter()
+        .filter(is_title_request)
+        .collect()
+}
+
+fn is_title_request(r: &Value) -> bool {
+    r["body"].to_string().contains("Write a short title")
+}
+
+/// Every provider request whose body contains `marker`, titles included.
+pub async fn all_requests(marker: &str) -> Vec<Value> {
     let url = control_url(&format!("requests?contains={}", query_encode(marker)));
     let resp = reqwest::get(url).await.expect("the stand-in answers");
     assert_eq!(resp.status(), 200, "list stand-in requests");
