@@ -67,3 +67,25 @@ impl Call {
         }
     }
 }
+
+/// A three-turn call with a system prompt, for the request builders' tests.
+#[cfg(test)]
+pub(crate) fn sample_call(model: &str) -> Call {
+    let turn = |role, content: &str| Turn {
+        role,
+        content: content.into(),
+    };
+    Call {
+        model: model.into(),
+        system: Some("Be brief.".into()),
+        turns: vec![
+            turn(Role::User, "Hi"),
+            turn(Role::Assistant, "Hello!"),
+            turn(Role::User, "Why?"),
+        ],
+        max_tokens: None,
+        temperature: None,
+        thinking: false,
+        native_thinking: true,
+    }
+}

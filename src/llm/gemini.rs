@@ -67,30 +67,13 @@ fn encode_segment(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::chat::Turn;
+    use crate::llm::chat::sample_call;
 
     fn call(thinking: bool) -> Call {
         Call {
-            model: "gemini-2.5-flash-lite".into(),
-            system: Some("Be brief.".into()),
-            turns: vec![
-                Turn {
-                    role: Role::User,
-                    content: "Hi".into(),
-                },
-                Turn {
-                    role: Role::Assistant,
-                    content: "Hello!".into(),
-                },
-                Turn {
-                    role: Role::User,
-                    content: "Why?".into(),
-                },
-            ],
             max_tokens: Some(64),
-            temperature: None,
             thinking,
-            native_thinking: true,
+            ..sample_call("gemini-2.5-flash-lite")
         }
     }
 

@@ -52,30 +52,15 @@ pub fn request(base_url: &str, api_key: &str, call: &Call) -> UpstreamRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::chat::Turn;
+    use crate::llm::chat::sample_call;
 
     fn call(thinking: bool, native: bool) -> Call {
         Call {
-            model: "openai/gpt-oss-20b".into(),
-            system: Some("Be brief.".into()),
-            turns: vec![
-                Turn {
-                    role: Role::User,
-                    content: "Hi".into(),
-                },
-                Turn {
-                    role: Role::Assistant,
-                    content: "Hello!".into(),
-                },
-                Turn {
-                    role: Role::User,
-                    content: "Why?".into(),
-                },
-            ],
             max_tokens: Some(100),
             temperature: Some(0.5),
             thinking,
             native_thinking: native,
+            ..sample_call("openai/gpt-oss-20b")
         }
     }
 

@@ -170,19 +170,11 @@ impl super::Decoder for GeminiDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::test_support::{assert_split_invariant, decode_with};
+    use crate::sse::test_support::{assert_split_invariant, decode_with, text, thinking};
     use LlmEvent::*;
 
     fn decode(chunks: &[&[u8]]) -> Vec<LlmEvent> {
         decode_with(GeminiDecoder::new(), chunks)
-    }
-
-    fn text(s: &str) -> LlmEvent {
-        Text(s.to_string())
-    }
-
-    fn thinking(s: &str) -> LlmEvent {
-        Thinking(s.to_string())
     }
 
     const GEMINI_STREAM: &str = concat!(

@@ -113,6 +113,16 @@ pub(crate) mod test_support {
 
     use super::{Decoder, LlmEvent};
 
+    /// A text event.
+    pub fn text(s: &str) -> LlmEvent {
+        LlmEvent::Text(s.to_string())
+    }
+
+    /// A thinking event.
+    pub fn thinking(s: &str) -> LlmEvent {
+        LlmEvent::Thinking(s.to_string())
+    }
+
     /// Feeds `chunks` to a fresh decoder and returns every event, `finish` included.
     pub fn decode_with<D: Decoder>(mut decoder: D, chunks: &[&[u8]]) -> Vec<LlmEvent> {
         let mut out = Vec::new();

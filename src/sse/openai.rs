@@ -166,19 +166,11 @@ impl super::Decoder for OpenAiDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::test_support::{assert_split_invariant, decode_with};
+    use crate::sse::test_support::{assert_split_invariant, decode_with, text, thinking};
     use LlmEvent::*;
 
     fn decode(chunks: &[&[u8]]) -> Vec<LlmEvent> {
         decode_with(OpenAiDecoder::new(), chunks)
-    }
-
-    fn text(s: &str) -> LlmEvent {
-        Text(s.to_string())
-    }
-
-    fn thinking(s: &str) -> LlmEvent {
-        Thinking(s.to_string())
     }
 
     const GROQ_STREAM: &str = concat!(
