@@ -116,7 +116,7 @@ pub async fn generate(
             native_thinking: attempt.spec.is_none_or(|m| m.supports_thinking),
             ..base.clone()
         };
-        let started = start(&api.request(&call), timing, api.decoder(), &call).await;
+        let started = start(&api.request(&call), timing, api.decoder(), &call, sink).await;
         let (upstream, decoder, first) = match started {
             Ok(s) => s,
             Err(failure) => {
@@ -167,17 +167,25 @@ struct FirstEvents {
 }
 
 /// Opens the upstream and reads until the first token (or fails).
+/// While waiting, `ping` events keep the client's connection alive.
 async fn start(
     req: &crate::llm::chat::UpstreamRequest,
     timing: Timing,
     mut decoder: Box<dyn client::Decoder>,
     call: &Call,
+    sink: &mut dyn Sink,
 ) -> Result<(Upstream, Box<dyn client::Decoder>, FirstEvents), Failure> {
-    let mut upstream = client::open(req, timing.first_token).await?;
+    // `open` gives up (and aborts the request) at `first_token`; the margin
+    // lets it do so before this wait ends.
+    let opening = client::open(req, timing.first_token);
+    let margin = timing.first_token + Duration::from_secs(1);
+    let mut upstream = wait_pinging(opening, margin, timing, sink)
+        .await
+        .ok_or(Failure::Timeout)??;
     let mut splitter = (call.thinking && !call.native_thinking).then(ThinkSplitter::new);
     let mut events = Vec::new();
     loop {
-        let chunk = timeout(timing.first_token, upstream.next())
+        let chunk = wait_pinging(upstream.next(), timing.first_token, timing, sink)
             .await
             .ok_or(Failure::Timeout)?;
         let decoded = match chunk {
@@ -202,6 +210,32 @@ async fn start(
         if events.iter().any(is_token) {
             return Ok((upstream, decoder, FirstEvents { events, splitter }));
         }
+    }
+}
+
+/// Awaits `fut` for at most `limit`, sending a `ping` after each
+/// `ping_every` of silence; `None` when the time ran out.
+async fn wait_pinging<F: std::future::Future>(
+    fut: F,
+    limit: Duration,
+    timing: Timing,
+    sink: &mut dyn Sink,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut waited = Duration::ZERO;
+    loop {
+        let step = timing.ping_every.min(limit.saturating_sub(waited));
+        if step.is_zero() {
+            return None;
+        }
+        if let Some(out) = timeout(step, fut.as_mut()).await {
+            return Some(out);
+        }
+        waited += step;
+        if waited >= limit {
+            return None;
+        }
+        sink.send(Encoder::ping());
     }
 }
 

@@ -293,3 +293,41 @@ async fn a_client_leaving_mid_stream_keeps_the_partial_answer_and_closes_the_ups
     );
     assert_eq!(seen[0]["completed"], false, "{}", seen[0]);
 }
+
+#[tokio::test]
+async fn pings_keep_the_connection_alive_before_the_first_token() {
+    // The provider takes 1.5 s to answer (under the 2 s first-token limit);
+    // pings every second must reach the client meanwhile.
+    let (s, id) = user_with_conversation(&json!({"title": "stream"})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": "late but fine", "first_byte_delay_ms": 1500}),
+        1,
+    )
+    .await;
+    let reply = stream_message(&s.access, &id, &json!({ "content": mk })).await;
+    assert_eq!(reply.status, 200);
+    let first_start = reply
+        .events
+        .iter()
+        .position(|e| e.event == "message_start")
+        .expect("a message_start");
+    assert!(
+        reply.events[..first_start]
+            .iter()
+            .any(|e| e.event == "ping"),
+        "a ping before message_start: {:?}",
+        reply
+            .events
+            .iter()
+            .map(|e| e.event.as_str())
+            .collect::<Vec<_>>()
+    );
+    for e in &reply.events {
+        assert_eq!(e.data["type"], e.event.as_str());
+    }
+    assert_eq!(reply.start_message()["model"], DEFAULT_MODEL, "no fallback");
+    assert_eq!(reply.text(), "late but fine");
+}
