@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    all_conversation_pages, assert_conversation, assert_invalid_field, create_conversation,
-    create_titled, db_conversation_order, db_updated_at_micros, get_conversation,
-    insert_conversations_at_once, insert_message, instant, list_conversations, new_user, page_of,
-    patch_conversation, query_encode, Auth, Page,
+    all_conversation_pages, assert_conversation, assert_empty_page, assert_invalid_field,
+    create_conversation, create_titled, db_conversation_order, db_updated_at_micros,
+    get_conversation, insert_conversations_at_once, insert_message, instant, list_conversations,
+    new_user, page_of, patch_conversation, query_encode, Auth, Page, CONVERSATION_FIELDS,
 };
 
 /// Every id of these pages, in order.
@@ -36,12 +36,7 @@ async fn search(access: &str, q: &str) -> Vec<String> {
 async fn a_new_user_has_an_empty_list() {
     let s = new_user().await;
     let r = list_conversations(Auth::Bearer(&s.access), "").await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.assert_common_headers();
-    assert_eq!(r.json["data"], json!([]), "{}", r.text);
-    assert_eq!(r.json["has_more"], false, "{}", r.text);
-    assert!(r.json["next_cursor"].is_null(), "{}", r.text);
-    page_of(&r);
+    assert_empty_page(&r);
 }
 
 #[tokio::test]
@@ -70,16 +65,7 @@ async fn the_list_is_newest_first_and_only_the_users_own() {
         );
     }
     let listed_c1 = &p.items[2];
-    for k in [
-        "id",
-        "title",
-        "model",
-        "system_prompt",
-        "metadata",
-        "message_count",
-        "created_at",
-        "updated_at",
-    ] {
+    for k in CONVERSATION_FIELDS {
         assert_eq!(listed_c1[k], c1[k], "{k}: {listed_c1} vs {c1}");
     }
 

@@ -13,24 +13,13 @@ use crate::support::{
     db_conversation_exists, db_conversation_owner, db_message_count, db_updated_at_micros,
     delete_conversation, get_conversation, insert_message, instant, list_conversations,
     list_messages, messages_path, new_user, page_of, patch_conversation, query_encode, random_hex,
-    random_uuid, send_raw_as, Auth, Reply, CONVERSATIONS, DEFAULT_MODEL, FALLBACK_MODEL,
+    random_uuid, send_raw_as, Auth, Reply, CONVERSATIONS, CONVERSATION_FIELDS, DEFAULT_MODEL,
+    FALLBACK_MODEL,
 };
-
-/// The fields of a Conversation.
-const FIELDS: [&str; 8] = [
-    "id",
-    "title",
-    "model",
-    "system_prompt",
-    "metadata",
-    "message_count",
-    "created_at",
-    "updated_at",
-];
 
 /// Asserts two Conversation objects agree on every field.
 fn assert_same_conversation(got: &Value, want: &Value) {
-    for k in FIELDS {
+    for k in CONVERSATION_FIELDS {
         assert_eq!(got[k], want[k], "{k} differs:\n got {got}\nwant {want}");
     }
 }

@@ -19,6 +19,20 @@ async fn stored_hash(email: &str) -> String {
         .get(0)
 }
 
+/// Replaces the user's hash with one of 1,000 iterations (salt bytes `salt`);
+/// returns it.
+async fn downgrade(email: &str, salt: u8) -> String {
+    let old = password::hash(PASSWORD, &[salt; password::SALT_LEN], 1_000);
+    db().await
+        .execute(
+            "UPDATE users SET password_hash = $1 WHERE email = $2",
+            &[&old, &email],
+        )
+        .await
+        .expect("downgrade the hash");
+    old
+}
+
 #[tokio::test]
 async fn passwords_are_stored_as_pbkdf2_phc_strings_never_in_clear() {
     let email = unique_email("phc");
@@ -32,14 +46,7 @@ async fn passwords_are_stored_as_pbkdf2_phc_strings_never_in_clear() {
 async fn login_upgrades_a_hash_with_an_older_iteration_count() {
     let email = unique_email("rehash");
     register(&email, PASSWORD).await;
-    let old = password::hash(PASSWORD, &[9; password::SALT_LEN], 1_000);
-    db().await
-        .execute(
-            "UPDATE users SET password_hash = $1 WHERE email = $2",
-            &[&old, &email],
-        )
-        .await
-        .expect("downgrade the hash");
+    let old = downgrade(&email, 9).await;
 
     let r = login(&email, PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -62,14 +69,7 @@ async fn login_upgrades_a_hash_with_an_older_iteration_count() {
 async fn a_wrong_password_does_not_touch_an_old_hash() {
     let email = unique_email("norehash");
     register(&email, PASSWORD).await;
-    let old = password::hash(PASSWORD, &[3; password::SALT_LEN], 1_000);
-    db().await
-        .execute(
-            "UPDATE users SET password_hash = $1 WHERE email = $2",
-            &[&old, &email],
-        )
-        .await
-        .expect("downgrade the hash");
+    let old = downgrade(&email, 3).await;
     let r = post_json(
         "/api/v1/auth/login",
         &json!({"email": email, "password": "not-it-123"}),

@@ -3,7 +3,7 @@
 //! conversations sharing one `updated_at`).
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_postgres::Client;
 
 use super::*;
@@ -225,21 +225,34 @@ pub fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap_or_default().to_string()
 }
 
+/// The fields of a Conversation object.
+pub const CONVERSATION_FIELDS: [&str; 8] = [
+    "id",
+    "title",
+    "model",
+    "system_prompt",
+    "metadata",
+    "message_count",
+    "created_at",
+    "updated_at",
+];
+
+/// Asserts a 200 list response with no items, no more pages and no cursor.
+pub fn assert_empty_page(r: &Reply) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.assert_common_headers();
+    assert_eq!(r.json["data"], json!([]), "{}", r.text);
+    assert_eq!(r.json["has_more"], false, "{}", r.text);
+    assert!(r.json["next_cursor"].is_null(), "{}", r.text);
+    page_of(r);
+}
+
 /// Asserts a Conversation object: every field with its type.
 pub fn assert_conversation(c: &Value) {
     let obj = c
         .as_object()
         .unwrap_or_else(|| panic!("a conversation is an object: {c}"));
-    for k in [
-        "id",
-        "title",
-        "model",
-        "system_prompt",
-        "metadata",
-        "message_count",
-        "created_at",
-        "updated_at",
-    ] {
+    for k in CONVERSATION_FIELDS {
         assert!(obj.contains_key(k), "conversation lacks {k}: {c}");
     }
     assert!(is_uuid(c["id"].as_str().unwrap_or_default()), "id: {c}");

@@ -5,12 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::stack::random_hex_secret;
 use harness::standin;
 use serde_json::{json, Value};
 
 use crate::run::step;
-use crate::test::PgStack;
+use crate::test::{build_worker, PgStack};
 
 /// Requests per measured series.
 const SAMPLES: usize = 30;
@@ -24,17 +23,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
         &["bench", "--quiet", "--bench", "password"],
     )
     .await?;
-    step(
-        root,
-        "build the worker (wasm32)",
-        "npm",
-        &["run", "--silent", "build:worker"],
-    )
-    .await?;
-
-    let logs = root.join("target/stack-logs");
-    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-    let secret = random_hex_secret()?;
+    let (logs, secret) = build_worker(root).await?;
     let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
     let base = stack.worker.base_url.clone();
     let result = match auth_costs(&base).await {

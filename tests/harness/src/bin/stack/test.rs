@@ -97,17 +97,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
         &["test", "--test", "e2e", "--no-run"],
     )
     .await?;
-    step(
-        root,
-        "build the worker (wasm32)",
-        "npm",
-        &["run", "--silent", "build:worker"],
-    )
-    .await?;
-
-    let logs = root.join("target/stack-logs");
-    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-    let secret = random_hex_secret()?;
+    let (logs, secret) = build_worker(root).await?;
 
     note(postgres_phase(root, &logs, &secret, &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, &mut tally).await);
@@ -127,6 +117,21 @@ pub async fn run(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} step(s) failed", failures.len().max(1)))
     }
+}
+
+/// Builds the worker once and prepares what every phase shares: the log
+/// folder `target/stack-logs` and a random `JWT_SECRET`.
+pub(crate) async fn build_worker(root: &Path) -> Result<(PathBuf, String), String> {
+    step(
+        root,
+        "build the worker (wasm32)",
+        "npm",
+        &["run", "--silent", "build:worker"],
+    )
+    .await?;
+    let logs = root.join("target/stack-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    Ok((logs, random_hex_secret()?))
 }
 
 /// Variables of a test worker pointed at the stand-in.
