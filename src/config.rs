@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::llm::catalogue::{self, Limits, Model, UNKNOWN_MODEL_LIMITS};
+
 /// Default model when a conversation names none (`DEFAULT_MODEL`).
 pub const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
 /// Model tried on the other provider when the first fails (`FALLBACK_MODEL`).
@@ -75,6 +77,9 @@ pub struct Config {
     /// Silence on a stream after which a `ping` event is sent
     /// (`STREAM_PING_INTERVAL_MS`, default 15000).
     pub stream_ping_interval_ms: u64,
+    /// `MODEL_LIMITS`: per-model context window and answer limit overrides
+    /// (e.g. a smaller context served behind `GROQ_BASE_URL`).
+    pub model_limits: Vec<(String, Limits)>,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -168,10 +173,12 @@ impl Config {
             ("DEFAULT_MODEL", &default_model),
             ("FALLBACK_MODEL", &fallback_model),
         ] {
-            if crate::llm::catalogue::find(id).is_none() {
+            if catalogue::find(id).is_none() {
                 problems.push(format!("{name} {id:?} is not in the model catalogue"));
             }
         }
+
+        let model_limits = parse_model_limits(get("MODEL_LIMITS").as_deref(), &mut problems);
 
         let config = Config {
             jwt_secret,
@@ -190,6 +197,7 @@ impl Config {
             rate_limit_window_seconds,
             first_token_timeout_ms,
             stream_ping_interval_ms,
+            model_limits,
         };
         if problems.is_empty() {
             Ok(config)
@@ -197,6 +205,60 @@ impl Config {
             Err(ConfigError { problems })
         }
     }
+}
+
+impl Config {
+    /// The limits of a model in this deployment: `MODEL_LIMITS`' override,
+    /// else the catalogue's, else [`UNKNOWN_MODEL_LIMITS`] for an id no
+    /// longer offered.
+    pub fn limits(&self, model: &str) -> Limits {
+        self.model_limits
+            .iter()
+            .find(|(id, _)| id == model)
+            .map(|(_, l)| *l)
+            .or_else(|| catalogue::find(model).map(Model::limits))
+            .unwrap_or(UNKNOWN_MODEL_LIMITS)
+    }
+}
+
+/// Parses `MODEL_LIMITS`: `model=context_window/max_output_tokens` entries
+/// separated by `;`, for models in the catalogue.
+fn parse_model_limits(raw: Option<&str>, problems: &mut Vec<String>) -> Vec<(String, Limits)> {
+    let Some(raw) = raw else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.rsplit_once('=').and_then(|(id, limits)| {
+            let (window, output) = limits.split_once('/')?;
+            let limits = Limits {
+                context_window: window.trim().parse().ok()?,
+                max_output_tokens: output.trim().parse().ok()?,
+            };
+            Some((id.trim().to_string(), limits))
+        });
+        match parsed {
+            Some((id, _)) if catalogue::find(&id).is_none() => {
+                problems.push(format!(
+                    "MODEL_LIMITS names {id:?}, which is not in the model catalogue"
+                ));
+            }
+            Some((_, l))
+                if l.max_output_tokens == 0
+                    || l.context_window < 256
+                    || l.max_output_tokens >= l.context_window =>
+            {
+                problems.push(format!(
+                    "MODEL_LIMITS entry {entry:?}: the window must be at least 256 tokens and larger than the answer limit (at least 1)"
+                ));
+            }
+            Some(pair) => out.push(pair),
+            None => problems.push(format!(
+                "MODEL_LIMITS entry {entry:?} must look like model=context_window/max_output_tokens"
+            )),
+        }
+    }
+    out
 }
 
 /// Parses `ALLOWED_ORIGINS`: `*`, or origins separated by commas (trailing `/` ignored).
@@ -305,6 +367,34 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.problems[0].contains("HYPERDRIVE"));
+    }
+
+    #[test]
+    fn model_limits_override_the_catalogue() {
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            (
+                "MODEL_LIMITS",
+                " openai/gpt-oss-120b = 4096/1024 ; gemini-2.5-flash-lite=2048/256;",
+            ),
+        ])
+        .unwrap();
+        let l = c.limits("openai/gpt-oss-120b");
+        assert_eq!((l.context_window, l.max_output_tokens), (4096, 1024));
+        assert_eq!(c.limits("gemini-2.5-flash-lite").context_window, 2048);
+        assert_eq!(c.limits("openai/gpt-oss-20b").context_window, 131_072);
+        assert_eq!(c.limits("llama-3.1-8b-instant"), UNKNOWN_MODEL_LIMITS);
+        for bad in [
+            "gpt-9=4096/1024",
+            "openai/gpt-oss-20b=4096",
+            "openai/gpt-oss-20b=1024/4096",
+            "openai/gpt-oss-20b=100/10",
+            "openai/gpt-oss-20b=x/y",
+        ] {
+            let e = config(&[("JWT_SECRET", SECRET), ("MODEL_LIMITS", bad)]).unwrap_err();
+            assert_eq!(e.problems.len(), 1, "{bad}: {:?}", e.problems);
+            assert!(e.problems[0].contains("MODEL_LIMITS"), "{bad}");
+        }
     }
 
     #[test]

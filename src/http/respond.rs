@@ -37,7 +37,12 @@ pub fn stamp(resp: &Response, request_id: &str, extra: &[(&'static str, String)]
         headers.set(name, value)?;
     }
     for (name, value) in extra {
-        headers.set(name, value)?;
+        // Several `Server-Timing` entries (rate limit, context) all count.
+        if name.eq_ignore_ascii_case("Server-Timing") {
+            headers.append(name, value)?;
+        } else {
+            headers.set(name, value)?;
+        }
     }
     Ok(())
 }

@@ -75,6 +75,32 @@ pub const MODELS: &[Model] = &[
     },
 ];
 
+/// How much a model reads and writes, in tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Context window (prompt + answer).
+    pub context_window: u32,
+    /// Largest answer.
+    pub max_output_tokens: u32,
+}
+
+/// Limits assumed for a model id no longer in the catalogue (e.g. retired
+/// but still named by an old conversation): modest, so its context fits.
+pub const UNKNOWN_MODEL_LIMITS: Limits = Limits {
+    context_window: 32_768,
+    max_output_tokens: 8_192,
+};
+
+impl Model {
+    /// The published limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            context_window: self.context_window,
+            max_output_tokens: self.max_output_tokens,
+        }
+    }
+}
+
 /// Finds a model by its exact id.
 pub fn find(id: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.id == id)
@@ -82,19 +108,28 @@ pub fn find(id: &str) -> Option<&'static Model> {
 
 /// A catalogue entry as `/api/v1/models` shows it.
 #[derive(Debug, Serialize)]
-pub struct Listed<'a> {
+pub struct Listed {
     #[serde(flatten)]
-    model: &'a Model,
+    model: Model,
     is_default: bool,
     is_fallback: bool,
 }
 
-/// The catalogue with the deployment's default and fallback marked.
-pub fn listing<'a>(default_model: &str, fallback_model: &str) -> Vec<Listed<'a>> {
+/// The catalogue with the deployment's limits (`limits`, which applies any
+/// override) and its default and fallback marked.
+pub fn listing(
+    default_model: &str,
+    fallback_model: &str,
+    limits: impl Fn(&Model) -> Limits,
+) -> Vec<Listed> {
     MODELS
         .iter()
         .map(|model| Listed {
-            model,
+            model: Model {
+                context_window: limits(model).context_window,
+                max_output_tokens: limits(model).max_output_tokens,
+                ..model.clone()
+            },
             is_default: model.id == default_model,
             is_fallback: model.id == fallback_model,
         })
@@ -121,13 +156,24 @@ mod tests {
 
     #[test]
     fn listing_marks_default_and_fallback() {
-        let l = listing("openai/gpt-oss-20b", "gemini-2.5-flash-lite");
+        let l = listing("openai/gpt-oss-20b", "gemini-2.5-flash-lite", |m| {
+            if m.provider == Provider::Groq {
+                Limits {
+                    context_window: 4096,
+                    max_output_tokens: 1024,
+                }
+            } else {
+                m.limits()
+            }
+        });
         let v = serde_json::to_value(&l).unwrap();
         assert_eq!(v[0]["id"], "openai/gpt-oss-20b");
         assert_eq!(v[0]["provider"], "groq");
         assert_eq!(v[0]["is_default"], true);
         assert_eq!(v[2]["is_fallback"], true);
         assert_eq!(v[2]["context_window"], 1_048_576);
+        assert_eq!(v[0]["context_window"], 4096, "overrides are shown");
+        assert_eq!(v[1]["max_output_tokens"], 1024);
         assert_eq!(l.iter().filter(|m| m.is_default).count(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! Language models: the catalogue (one table of every model the API
-//! offers), provider request builders, the fallback plan, and the client
-//! that streams answers.
+//! offers), provider request builders, the fallback plan, token counts and the
+//! context window, and the client that streams answers.
 
 pub mod catalogue;
 pub mod chat;
@@ -9,3 +9,5 @@ pub mod fallback;
 pub mod gemini;
 pub mod groq;
 pub mod routes;
+pub mod tokens;
+pub mod window;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::llm::chat::Call;
+use crate::llm::chat::{Call, Turn};
 use crate::llm::client::{self, Upstream};
 use crate::llm::fallback::{Attempt, Failure};
 use crate::runtime::{timeout, yield_now};
@@ -67,6 +67,8 @@ pub struct Outcome {
     pub input_tokens: Option<u32>,
     /// Answer tokens as reported (reasoning included).
     pub output_tokens: Option<u32>,
+    /// Answer tokens without reasoning, when the provider told them apart.
+    pub content_tokens: Option<u32>,
     /// Why the model stopped.
     pub stop: StopReason,
     /// Every failed attempt, in order.
@@ -96,24 +98,41 @@ impl Timing {
     }
 }
 
-/// Runs the attempts; see the module docs.
+/// One attempt with the context planned for its model.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The model to try.
+    pub attempt: Attempt,
+    /// The earlier turns and the new one that fit its window.
+    pub turns: Vec<Turn>,
+    /// Prompt tokens, as estimated for `message_start` before the provider reports.
+    pub input_estimate: u32,
+    /// Its answer limit (the request's `max_tokens` is capped to it).
+    pub max_output_tokens: u32,
+}
+
+/// Runs the attempts; see the module docs. `base` carries what every
+/// attempt shares (system prompt, sampling, thinking); each [`Planned`]
+/// brings its model and turns.
 pub async fn generate(
     config: &Config,
     base: &Call,
-    attempts: &[Attempt],
+    attempts: &[Planned],
     message_id: &str,
-    input_estimate: u32,
     timing: Timing,
     sink: &mut dyn Sink,
 ) -> Outcome {
     let mut failures = Vec::new();
-    for attempt in attempts {
+    for planned in attempts {
+        let attempt = &planned.attempt;
         let Some(api) = client::api(config, attempt.provider) else {
             continue;
         };
         let call = Call {
             model: attempt.model.clone(),
             native_thinking: attempt.spec.is_none_or(|m| m.supports_thinking),
+            turns: planned.turns.clone(),
+            max_tokens: base.max_tokens.map(|n| n.min(planned.max_output_tokens)),
             ..base.clone()
         };
         let started = start(&api.request(&call), timing, api.decoder(), &call, sink).await;
@@ -128,7 +147,7 @@ pub async fn generate(
                 break;
             }
         };
-        let encoder = Encoder::new(message_id, &attempt.model, input_estimate);
+        let encoder = Encoder::new(message_id, &attempt.model, planned.input_estimate);
         let relay = Relay {
             encoder,
             splitter: first.splitter,
@@ -155,6 +174,7 @@ pub async fn generate(
         thinking: String::new(),
         input_tokens: None,
         output_tokens: None,
+        content_tokens: None,
         stop: StopReason::EndTurn,
         failures,
     }
@@ -271,7 +291,8 @@ struct Relay {
     encoder: Encoder,
     splitter: Option<ThinkSplitter>,
     thinking: bool,
-    usage: Option<(u32, u32)>,
+    /// Reported (input, output, content) tokens.
+    usage: Option<(u32, u32, Option<u32>)>,
     stop: StopReason,
 }
 
@@ -359,6 +380,7 @@ impl Relay {
             thinking: self.encoder.thinking_so_far().to_string(),
             input_tokens: self.usage.map(|u| u.0),
             output_tokens: self.usage.map(|u| u.1),
+            content_tokens: self.usage.and_then(|u| u.2),
             stop: self.stop,
             failures,
         }
@@ -392,8 +414,9 @@ impl Relay {
                 LlmEvent::Usage {
                     input_tokens,
                     output_tokens,
+                    content_tokens,
                 } => {
-                    self.usage = Some((input_tokens, output_tokens));
+                    self.usage = Some((input_tokens, output_tokens, content_tokens));
                     continue;
                 }
                 LlmEvent::Finish(reason) => {

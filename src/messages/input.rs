@@ -8,8 +8,6 @@ use crate::llm::catalogue;
 
 /// Longest message, in characters after trimming.
 pub const MAX_CONTENT: usize = 32_000;
-/// Answer budget assumed for a model no longer in the catalogue.
-pub const UNKNOWN_MODEL_MAX_OUTPUT: u32 = 8_192;
 
 /// A validated send.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +24,12 @@ pub struct SendInput {
     pub temperature: Option<f64>,
 }
 
-/// Validates a send body; `conversation_model` is used when the body names none.
+/// Validates a send body; `conversation_model` is used when the body names
+/// none; `max_output` gives a model's answer limit in this deployment.
 pub fn send_input(
     body: Map<String, Value>,
     conversation_model: &str,
+    max_output: impl Fn(&str) -> u32,
 ) -> Result<SendInput, ApiError> {
     let mut f = Fields::new(body);
     let content = f.required_str("content").map(|c| c.trim().to_string());
@@ -60,9 +60,7 @@ pub fn send_input(
             conversation_model.to_string()
         }
     };
-    let max_output = catalogue::find(&model)
-        .map(|m| m.max_output_tokens)
-        .unwrap_or(UNKNOWN_MODEL_MAX_OUTPUT);
+    let max_output = max_output(&model);
     let max_tokens = match f.take("max_tokens") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -105,7 +103,9 @@ mod tests {
 
     fn parse(v: Value) -> Result<SendInput, ApiError> {
         match v {
-            Value::Object(m) => send_input(m, M),
+            Value::Object(m) => send_input(m, M, |id| {
+                catalogue::find(id).map_or(1, |m| m.max_output_tokens)
+            }),
             _ => unreachable!(),
         }
     }

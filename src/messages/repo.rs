@@ -11,7 +11,8 @@ use crate::db::time::rfc3339;
 use crate::http::ApiError;
 
 const COLUMNS: &str = "id, seq, conversation_id, role, content, thinking, model, provider, status,
-     input_tokens, output_tokens, cost_usd::float8 AS cost_usd, latency_ms, created_at";
+     input_tokens, output_tokens, cost_usd::float8 AS cost_usd, latency_ms, created_at,
+     content_tokens";
 
 /// A stored message.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct Message {
     pub latency_ms: Option<i32>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// Tokens of `content` (provider-reported or counted), for the context
+    /// window; not part of the contract's Message.
+    pub content_tokens: Option<i32>,
 }
 
 impl Message {
@@ -63,6 +67,7 @@ impl Message {
             cost_usd: row.get("cost_usd"),
             latency_ms: row.get("latency_ms"),
             created_at: row.get("created_at"),
+            content_tokens: row.get("content_tokens"),
         }
     }
 
@@ -86,18 +91,20 @@ impl Message {
     }
 }
 
-/// Stores a user message in one of `owner`'s conversations (the schema's
-/// trigger keeps `message_count` and `updated_at`). `None` when the
-/// conversation is not the owner's.
+/// Stores a user message (with its token count when it was counted) in
+/// one of `owner`'s conversations (the schema's trigger keeps
+/// `message_count` and `updated_at`). `None` when the conversation is not
+/// the owner's.
 pub async fn insert_user_message(
     c: &Client,
     owner: Uuid,
     conversation: Uuid,
     content: &str,
+    content_tokens: Option<i32>,
 ) -> Result<Option<Message>, ApiError> {
     let sql = format!(
-        "INSERT INTO messages (conversation_id, user_id, role, content)
-         SELECT id, user_id, 'user', $3 FROM conversations WHERE id = $1 AND user_id = $2
+        "INSERT INTO messages (conversation_id, user_id, role, content, content_tokens)
+         SELECT id, user_id, 'user', $3, $4 FROM conversations WHERE id = $1 AND user_id = $2
          RETURNING {COLUMNS}"
     );
     c.query_typed_opt(
@@ -106,6 +113,7 @@ pub async fn insert_user_message(
             (&conversation, Type::UUID),
             (&owner, Type::UUID),
             (&content, Type::TEXT),
+            (&content_tokens, Type::INT4),
         ],
     )
     .await
@@ -162,6 +170,8 @@ pub struct NewAnswer<'a> {
     pub input_tokens: Option<i32>,
     /// Answer tokens reported.
     pub output_tokens: Option<i32>,
+    /// Tokens of `content` alone, when known (complete answers only).
+    pub content_tokens: Option<i32>,
     /// USD per million prompt tokens, as decimal text (exact in SQL).
     pub input_price: String,
     /// USD per million answer tokens, as decimal text.
@@ -181,11 +191,12 @@ pub async fn insert_answer(
 ) -> Result<Option<Message>, ApiError> {
     let sql = format!(
         "INSERT INTO messages (id, conversation_id, user_id, role, content, thinking, model,
-                               provider, status, input_tokens, output_tokens, cost_usd, latency_ms)
+                               provider, status, input_tokens, output_tokens, cost_usd, latency_ms,
+                               content_tokens)
          SELECT $1, id, user_id, 'assistant', $4, $5, $6, $7, $8, $9, $10,
                 (coalesce($9, 0)::numeric * $11::text::numeric
                  + coalesce($10, 0)::numeric * $12::text::numeric) / 1000000,
-                $13
+                $13, $14
            FROM conversations WHERE id = $2 AND user_id = $3
          RETURNING {COLUMNS}"
     );
@@ -205,9 +216,36 @@ pub async fn insert_answer(
             &a.input_price,
             &a.output_price,
             &a.latency_ms,
+            &a.content_tokens,
         ],
     )
     .await
     .map(|r| r.as_ref().map(Message::from_row))
+    .map_err(query_error)
+}
+
+/// Stores token counts made while planning a context window, so the same
+/// texts are not tokenised again (owner-scoped, one statement).
+pub async fn store_token_counts(
+    c: &Client,
+    owner: Uuid,
+    counts: &[(Uuid, i32)],
+) -> Result<(), ApiError> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let (ids, tokens): (Vec<Uuid>, Vec<i32>) = counts.iter().copied().unzip();
+    c.query_typed(
+        "UPDATE messages SET content_tokens = t.n
+           FROM unnest($1::uuid[], $2::int4[]) AS t(id, n)
+          WHERE messages.id = t.id AND messages.user_id = $3",
+        &[
+            (&ids, Type::UUID_ARRAY),
+            (&tokens, Type::INT4_ARRAY),
+            (&owner, Type::UUID),
+        ],
+    )
+    .await
+    .map(|_| ())
     .map_err(query_error)
 }

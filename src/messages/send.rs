@@ -10,9 +10,9 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_error, console_warn, Request, Response};
 
-use super::generate::{generate, Discard, Ending, Outcome, Sink, Timing};
+use super::generate::{generate, Discard, Ending, Outcome, Planned, Sink, Timing};
 use super::idempotency::{self, Claim};
-use super::input::send_input;
+use super::input::{send_input, SendInput};
 use super::repo::{self, Message, NewAnswer};
 use super::title;
 use crate::auth::Principal;
@@ -20,12 +20,15 @@ use crate::config::Config;
 use crate::conversations::routes::{conversation_id, owned};
 use crate::db;
 use crate::http::context::RequestContext;
+use crate::http::error::FieldError;
 use crate::http::request::{header, read_object};
 use crate::http::{respond, ApiError};
 use crate::llm::catalogue;
 use crate::llm::chat::{Call, Role, Turn};
 use crate::llm::client;
 use crate::llm::fallback::{plan, Attempt};
+use crate::llm::tokens;
+use crate::llm::window::{self, Context, Earlier};
 use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
 use crate::usage::ledger::{self, Answered};
@@ -35,11 +38,13 @@ struct Prepared {
     owner: Uuid,
     conversation: Uuid,
     user_message: Message,
+    /// What every attempt shares (the turns are per attempt).
     call: Call,
-    attempts: Vec<Attempt>,
+    attempts: Vec<Planned>,
     answer_id: Uuid,
-    input_estimate: u32,
     started_ms: u64,
+    /// Token counts made while planning, to store: (message, tokens).
+    counted: Vec<(Uuid, i32)>,
     /// The claimed `Idempotency-Key`, if the request had one.
     idempotency_key: Option<String>,
     /// First exchange of an untitled conversation: a title is generated after it.
@@ -54,9 +59,108 @@ enum Start {
     Replay(Value),
 }
 
-/// Validates, checks ownership (404 before any upstream call), stores the
-/// user message and builds the context: system prompt, every earlier
-/// complete message, the new one.
+/// The context windows of a send: one per attempt (re-planned for each
+/// model's window), the counts made, and the new message's tokens.
+struct Windows {
+    attempts: Vec<Planned>,
+    counted: Vec<(Uuid, i32)>,
+    new_tokens: Option<i32>,
+}
+
+/// Plans the context of every attempt: the system prompt and the new
+/// message always, then the newest whole exchanges of `history` (complete
+/// messages only) that fit the model's budget. 422 when the new message
+/// does not fit the first model at all; a fallback it does not fit is skipped.
+fn plan_windows(
+    config: &Config,
+    system: Option<&str>,
+    history: &[Message],
+    input: &SendInput,
+    attempts: Vec<Attempt>,
+) -> Result<Windows, ApiError> {
+    let earlier: Vec<&Message> = history
+        .iter()
+        .filter(|m| m.status == "complete" && !m.content.is_empty())
+        .collect();
+    let role = |m: &Message| {
+        if m.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        }
+    };
+    let sizes: Vec<Earlier<'_>> = earlier
+        .iter()
+        .map(|m| Earlier {
+            role: role(m),
+            text: &m.content,
+            tokens: m.content_tokens.and_then(|n| u32::try_from(n).ok()),
+        })
+        .collect();
+    let mut context = Context::new(system, &sizes, &input.content);
+    let mut planned = Vec::new();
+    for (i, attempt) in attempts.into_iter().enumerate() {
+        let limits = config.limits(&attempt.model);
+        let budget = window::budget(limits, input.max_tokens);
+        match context.plan(budget, &mut tokens::count) {
+            Ok(w) => {
+                let mut turns: Vec<Turn> = earlier[w.first..]
+                    .iter()
+                    .map(|m| Turn {
+                        role: role(m),
+                        content: m.content.clone(),
+                    })
+                    .collect();
+                turns.push(Turn {
+                    role: Role::User,
+                    content: input.content.clone(),
+                });
+                planned.push(Planned {
+                    attempt,
+                    turns,
+                    input_estimate: w.estimate,
+                    max_output_tokens: limits.max_output_tokens,
+                });
+            }
+            Err(e) if i == 0 => {
+                let with = if system.is_some() {
+                    " with the system prompt"
+                } else {
+                    ""
+                };
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "content",
+                    format!(
+                        "too long for {}: this message{with} needs about {} tokens, the \
+                         model's context leaves {} for the prompt (shorten it, or ask for \
+                         fewer max_tokens)",
+                        attempt.model, e.tokens, e.budget
+                    ),
+                )]));
+            }
+            Err(e) => console_warn!(
+                "fallback {} skipped: the message needs {} tokens, its budget is {}",
+                attempt.model,
+                e.tokens,
+                e.budget
+            ),
+        }
+    }
+    let tokens = |n: u32| i32::try_from(n).ok();
+    Ok(Windows {
+        counted: context
+            .counted()
+            .iter()
+            .filter_map(|&(i, n)| Some((earlier[i].id, tokens(n)?)))
+            .collect(),
+        new_tokens: context.new_tokens().and_then(tokens),
+        attempts: planned,
+    })
+}
+
+/// Validates, checks ownership (404 before any upstream call), plans the
+/// context of each attempt (422 when the message cannot fit) and stores the
+/// user message.
 async fn prepare_send(
     rc: &RequestContext,
     p: &Principal,
@@ -75,8 +179,10 @@ async fn prepare_send(
     // together (pipelined) before the ownership answer is known.
     let (conversation, history) = futures::join!(owned(c, p, id), repo::all(c, p.user_id, id));
     let conversation = conversation?;
-    let input = send_input(body, &conversation.model)?;
     let config = rc.config;
+    let input = send_input(body, &conversation.model, |m| {
+        config.limits(m).max_output_tokens
+    })?;
     let attempts = plan(
         &input.model,
         &config.fallback_model,
@@ -90,13 +196,36 @@ async fn prepare_send(
     }
     let history = history?;
     let needs_title = history.is_empty() && conversation.title.is_none();
+    let planning_started = now_ms();
+    let windows = plan_windows(
+        config,
+        conversation.system_prompt.as_deref(),
+        &history,
+        &input,
+        attempts,
+    )?;
+    rc.limit_headers.borrow_mut().push((
+        "Server-Timing",
+        format!(
+            "context;dur={};desc=\"{} counted\"",
+            now_ms().saturating_sub(planning_started),
+            windows.counted.len() + usize::from(windows.new_tokens.is_some())
+        ),
+    ));
     if let Some(key) = &key {
         let claim = idempotency::claim(c, p.user_id, key, &fingerprint, conversation.id).await?;
         if let Claim::Replay(stored) = claim {
             return Ok(Start::Replay(stored));
         }
     }
-    let inserted = repo::insert_user_message(c, p.user_id, conversation.id, &input.content).await;
+    let inserted = repo::insert_user_message(
+        c,
+        p.user_id,
+        conversation.id,
+        &input.content,
+        windows.new_tokens,
+    )
+    .await;
     let user_message = match inserted {
         Ok(Some(m)) => m,
         failed => {
@@ -107,24 +236,6 @@ async fn prepare_send(
             return Err(ApiError::NotFound("conversation not found".into()));
         }
     };
-    let mut turns: Vec<Turn> = history
-        .iter()
-        .filter(|m| m.status == "complete" && !m.content.is_empty())
-        .map(|m| Turn {
-            role: if m.role == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            },
-            content: m.content.clone(),
-        })
-        .collect();
-    turns.push(Turn {
-        role: Role::User,
-        content: input.content.clone(),
-    });
-    let chars: usize = turns.iter().map(|t| t.content.len()).sum::<usize>()
-        + conversation.system_prompt.as_ref().map_or(0, String::len);
     Ok(Start::Fresh(Box::new(Prepared {
         owner: p.user_id,
         conversation: conversation.id,
@@ -132,16 +243,16 @@ async fn prepare_send(
         call: Call {
             model: input.model,
             system: conversation.system_prompt,
-            turns,
+            turns: Vec::new(),
             max_tokens: input.max_tokens,
             temperature: input.temperature,
             thinking: input.thinking,
             native_thinking: true,
         },
-        attempts,
+        attempts: windows.attempts,
         answer_id: Uuid::new_v4(),
-        input_estimate: u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX),
         started_ms,
+        counted: windows.counted,
         idempotency_key: key,
         needs_title,
     })))
@@ -155,7 +266,6 @@ impl Prepared {
             &self.call,
             &self.attempts,
             &self.answer_id.to_string(),
-            self.input_estimate,
             Timing::from_config(config),
             sink,
         )
@@ -183,7 +293,14 @@ async fn store(
     prep: &Prepared,
     outcome: &Outcome,
 ) -> Result<Option<Message>, ApiError> {
-    let answer = store_answer(c, prep, outcome).await?;
+    let (answer, counts) = futures::join!(
+        store_answer(c, prep, outcome),
+        repo::store_token_counts(c, prep.owner, &prep.counted)
+    );
+    let answer = answer?;
+    if let Err(e) = counts {
+        console_warn!("token counts not stored: {e:?}");
+    }
     let answered = outcome
         .answered_by
         .as_ref()
@@ -228,6 +345,14 @@ async fn store_answer(
         status: outcome.ending.status(),
         input_tokens: tokens(outcome.input_tokens),
         output_tokens: tokens(outcome.output_tokens),
+        // A model without reasoning reports only answer tokens; otherwise
+        // only a separate count of the reasoning tells the answer's size.
+        content_tokens: tokens(
+            outcome.content_tokens.or(outcome
+                .output_tokens
+                .filter(|_| spec.is_some_and(|m| !m.supports_thinking))),
+        )
+        .filter(|_| outcome.ending == Ending::Complete),
         input_price: spec.map_or("0".into(), |m| m.input_price_per_mtok.to_string()),
         output_price: spec.map_or("0".into(), |m| m.output_price_per_mtok.to_string()),
         latency_ms: i32::try_from(now_ms().saturating_sub(prep.started_ms)).unwrap_or(i32::MAX),
@@ -374,7 +499,8 @@ pub async fn stream(
         let outcome = prep.answer(config, &rid, &mut sink).await;
         let answer_id = prep.answer_id.to_string();
         if outcome.ending == Ending::Failed {
-            let mut encoder = Encoder::new(&answer_id, &prep.call.model, prep.input_estimate);
+            let estimate = prep.attempts.first().map_or(0, |a| a.input_estimate);
+            let mut encoder = Encoder::new(&answer_id, &prep.call.model, estimate);
             sink.send(encoder.error(
                 "overloaded_error",
                 "every model provider failed; your message was saved, try again",

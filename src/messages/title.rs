@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::console_warn;
 
-use super::generate::{generate, Discard, Ending, Timing};
+use super::generate::{generate, Discard, Ending, Planned, Timing};
 use crate::config::Config;
 use crate::db::query_error;
 use crate::http::ApiError;
@@ -84,18 +84,25 @@ pub async fn entitle(
         thinking: false,
         native_thinking: true,
     };
-    let attempts = plan(
+    let attempts: Vec<Planned> = plan(
         &config.default_model,
         &config.fallback_model,
         &config.default_model,
         |provider| client::api(config, provider).is_some(),
-    );
+    )
+    .into_iter()
+    .map(|attempt| Planned {
+        max_output_tokens: config.limits(&attempt.model).max_output_tokens,
+        attempt,
+        turns: call.turns.clone(),
+        input_estimate: 0,
+    })
+    .collect();
     let outcome = generate(
         config,
         &call,
         &attempts,
         "title",
-        0,
         Timing::from_config(config),
         &mut Discard,
     )

@@ -127,11 +127,12 @@ fn decode_object(value: &Value, out: &mut Vec<LlmEvent>) {
         }
     }
     if let Some(usage) = value.get("usageMetadata").filter(|u| u.is_object()) {
-        let candidates = json_u32(usage.get("candidatesTokenCount"));
+        let candidates = usage.get("candidatesTokenCount").filter(|c| c.is_u64());
         let thoughts = json_u32(usage.get("thoughtsTokenCount"));
         out.push(LlmEvent::Usage {
             input_tokens: json_u32(usage.get("promptTokenCount")),
-            output_tokens: candidates.saturating_add(thoughts),
+            output_tokens: json_u32(candidates).saturating_add(thoughts),
+            content_tokens: candidates.map(|c| json_u32(Some(c))),
         });
     }
     let finish = candidate
@@ -183,10 +184,11 @@ mod tests {
         "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" world\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": 5,\"totalTokenCount\": 35,\"thoughtsTokenCount\": 22}}\r\n\r\n",
     );
 
-    fn usage(input_tokens: u32, output_tokens: u32) -> LlmEvent {
+    fn usage(input_tokens: u32, output_tokens: u32, content_tokens: Option<u32>) -> LlmEvent {
         Usage {
             input_tokens,
             output_tokens,
+            content_tokens,
         }
     }
 
@@ -197,11 +199,11 @@ mod tests {
             events,
             vec![
                 thinking("Considering the question"),
-                usage(8, 22),
+                usage(8, 22, None),
                 text("héllo 😀"),
-                usage(8, 25),
+                usage(8, 25, Some(3)),
                 text(" world"),
-                usage(8, 27),
+                usage(8, 27, Some(5)),
                 Finish(StopReason::EndTurn),
             ]
         );
@@ -221,7 +223,7 @@ mod tests {
                 thinking("a"),
                 text("b"),
                 text("c"),
-                usage(4, 0),
+                usage(4, 0, None),
                 Finish(StopReason::MaxTokens),
             ]
         );
@@ -257,7 +259,7 @@ mod tests {
         let line = b"data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":6}}\n\n";
         assert_eq!(
             decode(&[line]),
-            vec![usage(6, 0), Finish(StopReason::EndTurn)]
+            vec![usage(6, 0, None), Finish(StopReason::EndTurn)]
         );
     }
 
@@ -273,7 +275,7 @@ mod tests {
         let want = vec![
             thinking("why"),
             text("Answer"),
-            usage(10, 7),
+            usage(10, 7, Some(2)),
             Finish(StopReason::EndTurn),
         ];
         assert_eq!(decode_response(one), want);
@@ -283,7 +285,7 @@ mod tests {
             vec![
                 text("A"),
                 text("B"),
-                usage(1, 2),
+                usage(1, 2, Some(2)),
                 Finish(StopReason::MaxTokens)
             ]
         );

@@ -49,6 +49,9 @@ pub enum LlmEvent {
         input_tokens: u32,
         /// Completion tokens, reasoning included.
         output_tokens: u32,
+        /// Answer tokens without reasoning, when the provider tells them
+        /// apart (stored as the answer's size for the context window).
+        content_tokens: Option<u32>,
     },
     /// The model stopped, and why.
     Finish(StopReason),

@@ -128,9 +128,15 @@ fn decode_object(value: &Value, part: &str, out: &mut Vec<LlmEvent>) {
             .filter(|u| u.is_object())
     });
     if let Some(usage) = usage {
+        let output_tokens = json_u32(usage.get("completion_tokens"));
+        let reasoning = usage
+            .get("completion_tokens_details")
+            .and_then(|d| d.get("reasoning_tokens"))
+            .filter(|r| r.is_u64());
         out.push(LlmEvent::Usage {
             input_tokens: json_u32(usage.get("prompt_tokens")),
-            output_tokens: json_u32(usage.get("completion_tokens")),
+            output_tokens,
+            content_tokens: reasoning.map(|r| output_tokens.saturating_sub(json_u32(Some(r)))),
         });
     }
     if let Some(reason) = choice
@@ -195,7 +201,8 @@ mod tests {
                 text(" \"quoted\"\n"),
                 Usage {
                     input_tokens: 12,
-                    output_tokens: 34
+                    output_tokens: 34,
+                    content_tokens: None
                 },
                 Finish(StopReason::EndTurn),
                 Done,
@@ -221,7 +228,8 @@ mod tests {
                 Finish(StopReason::MaxTokens),
                 Usage {
                     input_tokens: 5,
-                    output_tokens: 7
+                    output_tokens: 7,
+                    content_tokens: None
                 },
                 Done,
             ]
@@ -274,7 +282,21 @@ mod tests {
             decode(&[line]),
             vec![Usage {
                 input_tokens: 1,
-                output_tokens: 2
+                output_tokens: 2,
+                content_tokens: None
+            }]
+        );
+    }
+
+    #[test]
+    fn reasoning_tokens_are_told_apart_from_the_answer() {
+        let line = b"data: {\"choices\":[],\"x_groq\":{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":30,\"completion_tokens_details\":{\"reasoning_tokens\":21}}}}\n\n";
+        assert_eq!(
+            decode(&[line]),
+            vec![Usage {
+                input_tokens: 1,
+                output_tokens: 30,
+                content_tokens: Some(9)
             }]
         );
     }
@@ -294,7 +316,8 @@ mod tests {
                 text("Hi there"),
                 Usage {
                     input_tokens: 3,
-                    output_tokens: 9
+                    output_tokens: 9,
+                    content_tokens: None
                 },
                 Finish(StopReason::EndTurn),
             ]

@@ -8,6 +8,7 @@ mod support;
 
 mod api_keys;
 mod auth;
+mod context_window;
 mod conversation_list;
 mod conversations;
 mod db_down;

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::support::{
-    create_conversation_reply, get, new_user, Auth, DEFAULT_MODEL, FALLBACK_MODEL, MODELS,
+    create_conversation_reply, get, new_user, test_limits, Auth, DEFAULT_MODEL, FALLBACK_MODEL,
+    MODELS,
 };
 
 /// The `data` list of `GET /api/v1/models`, without credentials (asserting 200).
@@ -96,7 +97,12 @@ async fn the_default_and_fallback_models_are_listed_with_their_terms() {
 
     let gemini = entry(&list, FALLBACK_MODEL);
     assert_eq!(gemini["provider"], "gemini", "{gemini}");
-    assert_eq!(gemini["context_window"], 1048576, "{gemini}");
+    // The test worker's MODEL_LIMITS shrinks the fallback's window; the
+    // listing shows the limits in force.
+    let (window, max_output) = test_limits(FALLBACK_MODEL).expect("gemini has test limits");
+    assert_eq!(gemini["context_window"], window, "{gemini}");
+    assert_eq!(gemini["max_output_tokens"], max_output, "{gemini}");
+    assert_eq!(groq["max_output_tokens"], 65536, "{groq}");
     assert_price(gemini, "input_price_per_mtok", 0.10);
     assert_price(gemini, "output_price_per_mtok", 0.40);
     assert_eq!(gemini["is_default"], false, "{gemini}");

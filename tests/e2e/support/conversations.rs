@@ -16,6 +16,21 @@ pub const MODELS: &str = "/api/v1/models";
 pub const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
 /// The model tried on the other provider.
 pub const FALLBACK_MODEL: &str = "gemini-2.5-flash-lite";
+/// A Groq model whose window the test worker shrinks (`MODEL_LIMITS`).
+pub const SMALL_WINDOW_MODEL: &str = "openai/gpt-oss-120b";
+
+/// `(context_window, max_output_tokens)` the test worker sets for `model`
+/// through `MODEL_LIMITS` (`harness::TEST_MODEL_LIMITS`).
+pub fn test_limits(model: &str) -> Option<(u32, u32)> {
+    harness::TEST_MODEL_LIMITS.split(';').find_map(|entry| {
+        let (id, limits) = entry.rsplit_once('=')?;
+        let (window, output) = limits.split_once('/')?;
+        if id != model {
+            return None;
+        }
+        Some((window.parse().ok()?, output.parse().ok()?))
+    })
+}
 
 /// `/api/v1/conversations/{id}` (`id` inserted as given).
 pub fn conversation_path(id: &str) -> String {

@@ -23,12 +23,22 @@ pub async fn run(root: &Path) -> Result<(), String> {
         &["bench", "--quiet", "--bench", "password"],
     )
     .await?;
+    step(
+        root,
+        "context window, native (cargo bench --bench context)",
+        "cargo",
+        &["bench", "--quiet", "--bench", "context"],
+    )
+    .await?;
     let (logs, secret) = build_worker(root).await?;
     let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
     let base = stack.worker.base_url.clone();
     let result = match auth_costs(&base).await {
         Ok(access) => match limiter_costs(&base, &access).await {
-            Ok(()) => streaming_overhead(&base, &stack.stand_in, &access).await,
+            Ok(()) => match streaming_overhead(&base, &stack.stand_in, &access).await {
+                Ok(()) => crate::context_bench::run(&base, &stack.db.url, &access).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Err(e) => Err(e),

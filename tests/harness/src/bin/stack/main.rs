@@ -10,6 +10,7 @@
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
+mod context_bench;
 mod dev;
 mod run;
 mod test;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack bench | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +28,10 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("dev") => dev::run(&root).await,
         Some("test") => test::run(&root).await,
+        Some("test-only") => match args.get(1) {
+            Some(filter) => test::run_only(&root, filter).await,
+            None => Err(USAGE.into()),
+        },
         Some("bench") => bench::run(&root).await,
         Some("migrate") => match args
             .get(1)

@@ -99,7 +99,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     .await?;
     let (logs, secret) = build_worker(root).await?;
 
-    note(postgres_phase(root, &logs, &secret, &mut tally).await);
+    note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
@@ -117,6 +117,24 @@ pub async fn run(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} step(s) failed", failures.len().max(1)))
     }
+}
+
+/// `stack test-only FILTER`: builds the worker and runs only the
+/// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
+/// no other phases): the quick loop while working on one feature.
+pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
+    step(
+        root,
+        "build the end-to-end tests",
+        "cargo",
+        &["test", "--test", "e2e", "--no-run"],
+    )
+    .await?;
+    let (logs, secret) = build_worker(root).await?;
+    let mut tally = Tally::default();
+    let r = postgres_phase(root, &logs, &secret, filter, &mut tally).await;
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    r
 }
 
 /// Builds the worker once and prepares what every phase shares: the log
@@ -146,6 +164,7 @@ pub(crate) fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<S
         // Short enough that fallback on a stall and pings are testable.
         ("FIRST_TOKEN_TIMEOUT_MS".into(), "2000".into()),
         ("STREAM_PING_INTERVAL_MS".into(), "1000".into()),
+        ("MODEL_LIMITS".into(), harness::TEST_MODEL_LIMITS.into()),
         // Tests share one client IP and run in parallel: limits out of the
         // way here; the ratelimit phase sets small ones.
         ("RATE_LIMIT_STANDARD".into(), "1000000".into()),
@@ -211,7 +230,8 @@ fn e2e_env(
 /// A test worker on a fresh, migrated PostgreSQL database, with the
 /// provider stand-in: what the PostgreSQL-backed phases and the benchmarks run on.
 pub(crate) struct PgStack {
-    db: TestDatabase,
+    /// The fresh database (dropped by `stop`).
+    pub db: TestDatabase,
     /// The provider stand-in the worker is pointed at.
     pub stand_in: standin::StandIn,
     /// The worker under `wrangler dev`.
@@ -289,6 +309,7 @@ async fn postgres_phase(
     root: &Path,
     logs: &Path,
     secret: &str,
+    filter: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
     let stack = PgStack::start(root, logs, "postgres", secret, &[]).await?;
@@ -299,6 +320,7 @@ async fn postgres_phase(
             "--test",
             "e2e",
             "--",
+            filter,
             "--skip",
             "db_down::",
             "--skip",

@@ -1,0 +1,300 @@
+//! The context window: a conversation longer than the model's window sends
+//! the system prompt, the newest whole exchanges that fit the budget
+//! (`context_window − max_output_tokens − max(2%, 64)`, counted in
+//! `cl100k_base` with 4 tokens per message and 3 for the reply) and the new
+//! message; a fallback to a model with a smaller window re-plans; token
+//! counts are stored so the history is not tokenised again; a message that
+//! cannot fit at all is a 422 that stores nothing and calls no model. The
+//! test worker shrinks two windows through `MODEL_LIMITS`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tiktoken_rs::cl100k_base_singleton;
+
+use crate::support::{
+    db, get, marker, messages_of, requests, script, send_message, send_ok, stream_path,
+    test_limits, user_with_conversation, Auth, Session, FALLBACK_MODEL, SMALL_WINDOW_MODEL,
+};
+
+const PER_MESSAGE: u32 = 4;
+const PER_REPLY: u32 = 3;
+
+fn tokens(text: &str) -> u32 {
+    u32::try_from(cl100k_base_singleton().encode_ordinary(text).len()).expect("small")
+}
+
+/// The prompt budget of `model` as `/api/v1/models` states its limits.
+async fn budget(model: &str) -> u32 {
+    let r = get("/api/v1/models").await;
+    let m = r.json["data"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["id"] == model))
+        .unwrap_or_else(|| panic!("{model} listed: {}", r.text))
+        .clone();
+    let window = u32::try_from(m["context_window"].as_u64().expect("window")).expect("u32");
+    let output = u32::try_from(m["max_output_tokens"].as_u64().expect("max")).expect("u32");
+    assert_eq!(
+        test_limits(model),
+        Some((window, output)),
+        "the listing shows the test worker's MODEL_LIMITS"
+    );
+    window - output - (window / 50).max(64)
+}
+
+/// `(role, text)` of every message a provider request carried, the system
+/// prompt first as `("system", …)`, Gemini's `model` role as `assistant`.
+fn sent_turns(request: &Value) -> Vec<(String, String)> {
+    let body = &request["body"];
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    if let Some(messages) = body["messages"].as_array() {
+        return messages
+            .iter()
+            .map(|m| (text(&m["role"]), text(&m["content"])))
+            .collect();
+    }
+    let parts = |c: &Value| -> String {
+        c["parts"]
+            .as_array()
+            .map(|ps| ps.iter().filter_map(|p| p["text"].as_str()).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if body["systemInstruction"].is_object() {
+        out.push(("system".to_string(), parts(&body["systemInstruction"])));
+    }
+    for c in body["contents"].as_array().expect("contents") {
+        let role = if c["role"] == "model" {
+            "assistant"
+        } else {
+            "user"
+        };
+        out.push((role.to_string(), parts(c)));
+    }
+    out
+}
+
+/// Seeds `exchanges` complete user/assistant pairs of about 150 tokens per
+/// message straight into the database; returns their texts, oldest first.
+async fn seed(s: &Session, id: &str, exchanges: i32) -> Vec<(String, String)> {
+    let client = db().await;
+    client
+        .execute(
+            "INSERT INTO messages (conversation_id, user_id, role, content)
+             SELECT $1::text::uuid, $2::text::uuid,
+                    CASE WHEN g % 2 = 0 THEN 'user' ELSE 'assistant' END,
+                    'turn ' || g || ': ' || repeat('the quick brown fox jumps over the lazy dog ', 15)
+               FROM generate_series(0, $3::int * 2 - 1) AS g ORDER BY g",
+            &[&id, &s.user_id, &exchanges],
+        )
+        .await
+        .expect("seed the history");
+    messages_of(&s.access, id)
+        .await
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (text("role"), text("content"))
+        })
+        .collect()
+}
+
+/// Asserts `sent` is the system prompt, a suffix of `history` that starts
+/// with a user message, and the new message; that it fits `budget` and that
+/// the next older exchange would not have. Returns the suffix's length.
+fn assert_window(
+    sent: &[(String, String)],
+    system: &str,
+    history: &[(String, String)],
+    new: &str,
+    budget: u32,
+) -> usize {
+    assert_eq!(sent[0], ("system".to_string(), system.to_string()));
+    let last = sent.last().expect("turns");
+    assert_eq!(last, &("user".to_string(), new.to_string()));
+    let middle = &sent[1..sent.len() - 1];
+    let kept = middle.len();
+    assert!(kept > 0, "some history fits");
+    assert!(kept < history.len(), "not all of it: {kept}");
+    assert_eq!(
+        middle,
+        &history[history.len() - kept..],
+        "a suffix, in order"
+    );
+    assert_eq!(middle[0].0, "user", "the window starts at a whole exchange");
+    let cost = |turns: &[(String, String)]| -> u32 {
+        turns.iter().map(|(_, t)| tokens(t) + PER_MESSAGE).sum()
+    };
+    let used = cost(sent) + PER_REPLY;
+    assert!(used <= budget, "{used} tokens sent, budget {budget}");
+    let older = &history[history.len() - kept - 2..history.len() - kept];
+    assert!(
+        used + cost(older) > budget,
+        "the next older exchange would have fit: {used} + {}",
+        cost(older)
+    );
+    kept
+}
+
+/// `content_tokens` of a conversation's messages, oldest first.
+async fn stored_counts(id: &str) -> Vec<Option<i32>> {
+    db().await
+        .query(
+            "SELECT content_tokens FROM messages WHERE conversation_id = $1::text::uuid ORDER BY seq",
+            &[&id],
+        )
+        .await
+        .expect("read counts")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The `desc` of the `context` Server-Timing entry: how many texts were tokenised.
+fn counted(r: &crate::support::Reply) -> u32 {
+    let entry = r
+        .headers
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|e| e.trim().starts_with("context;"))
+        .unwrap_or_else(|| panic!("a context timing: {:?}", r.headers));
+    let desc = entry.split("desc=\"").nth(1).expect("desc");
+    desc.split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
+}
+
+#[tokio::test]
+async fn a_long_conversation_sends_the_newest_exchanges_that_fit_and_counts_once() {
+    let system = "You are the window test's assistant.";
+    let (s, id) =
+        user_with_conversation(&json!({"system_prompt": system, "model": SMALL_WINDOW_MODEL}))
+            .await;
+    let history = seed(&s, &id, 40).await;
+    let budget = budget(SMALL_WINDOW_MODEL).await;
+    let mk = marker();
+    script(&mk, Some("groq"), json!({"text": "Short answer."}), 1).await;
+    let new = format!("And the newest question {mk}");
+    let r = send_message(Auth::Bearer(&s.access), &id, &json!({ "content": new })).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let first_counted = counted(&r);
+
+    let seen = requests(&mk).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["model"], SMALL_WINDOW_MODEL);
+    let kept = assert_window(&sent_turns(&seen[0]), system, &history, &new, budget);
+    assert!(
+        first_counted as usize >= kept,
+        "{first_counted} counted, {kept} sent"
+    );
+
+    // The counts are stored: every message sent, and the new one.
+    let counts = stored_counts(&id).await;
+    let n = history.len();
+    for (i, (_, text)) in history.iter().enumerate().skip(n - kept) {
+        assert_eq!(
+            counts[i],
+            Some(i32::try_from(tokens(text)).unwrap()),
+            "message {i}"
+        );
+    }
+    assert_eq!(counts[n], Some(i32::try_from(tokens(&new)).unwrap()));
+
+    // The next send tokenises only what is new: the answer and the message.
+    let mk2 = marker();
+    script(&mk2, Some("groq"), json!({"text": "Another."}), 1).await;
+    let r = send_message(
+        Auth::Bearer(&s.access),
+        &id,
+        &json!({ "content": format!("One more {mk2}") }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(counted(&r) <= 3, "counted again: {}", counted(&r));
+    assert!(first_counted > 3 * counted(&r), "{first_counted}");
+}
+
+#[tokio::test]
+async fn a_fallback_to_a_smaller_window_re_plans_and_stores_the_reported_size() {
+    let system = "Fallback window test.";
+    let (s, id) =
+        user_with_conversation(&json!({"system_prompt": system, "model": SMALL_WINDOW_MODEL}))
+            .await;
+    let history = seed(&s, &id, 40).await;
+    let mk = marker();
+    script(&mk, Some("groq"), json!({"status": 503}), 1).await;
+    script(
+        &mk,
+        Some("gemini"),
+        json!({"text": "From the smaller window.", "usage": {"input_tokens": 2500, "output_tokens": 42}}),
+        1,
+    )
+    .await;
+    let new = format!("Which window? {mk}");
+    let body = send_ok(&s.access, &id, &json!({ "content": new })).await;
+    assert_eq!(body["assistant_message"]["model"], FALLBACK_MODEL, "{body}");
+
+    let seen = requests(&mk).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let groq_budget = budget(SMALL_WINDOW_MODEL).await;
+    let gemini_budget = budget(FALLBACK_MODEL).await;
+    assert!(gemini_budget < groq_budget);
+    let on_groq = assert_window(&sent_turns(&seen[0]), system, &history, &new, groq_budget);
+    let on_gemini = assert_window(&sent_turns(&seen[1]), system, &history, &new, gemini_budget);
+    assert!(on_gemini < on_groq, "re-planned: {on_gemini} < {on_groq}");
+
+    // Gemini reports the answer's own size (candidatesTokenCount): stored.
+    let counts = stored_counts(&id).await;
+    assert_eq!(counts.last(), Some(&Some(42)));
+}
+
+#[tokio::test]
+async fn a_message_that_cannot_fit_is_422_and_nothing_is_stored_or_sent() {
+    let (s, id) =
+        user_with_conversation(&json!({"system_prompt": "Short.", "model": SMALL_WINDOW_MODEL}))
+            .await;
+    let mk = marker();
+    // About 10,000 tokens in under 32,000 characters: over the 6,840-token budget.
+    let digits: Vec<String> = (0..10_000).map(|i| (i % 10).to_string()).collect();
+    let huge = format!("{mk} {}", digits.join(" "));
+    assert!(huge.chars().count() <= 32_000 && tokens(&huge) > budget(SMALL_WINDOW_MODEL).await);
+    for path in [crate::support::messages_path(&id), stream_path(&id)] {
+        let r = crate::support::call(
+            reqwest::Method::POST,
+            &path,
+            Auth::Bearer(&s.access),
+            Some(&json!({ "content": huge })),
+        )
+        .await;
+        r.assert_error(422, "invalid_request_error");
+        let detail = &r.json["error"]["details"][0];
+        assert_eq!(detail["field"], "content", "{}", r.text);
+        let message = detail["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("too long") && message.contains(SMALL_WINDOW_MODEL),
+            "{message}"
+        );
+    }
+    // The overridden answer limit holds too.
+    let r = send_message(
+        Auth::Bearer(&s.access),
+        &id,
+        &json!({ "content": format!("short {mk}"), "max_tokens": 1_001 }),
+    )
+    .await;
+    r.assert_error(422, "invalid_request_error");
+    assert_eq!(
+        r.json["error"]["details"][0]["field"], "max_tokens",
+        "above the overridden answer limit: {}",
+        r.text
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(requests(&mk).await.is_empty(), "no model was called");
+    assert!(
+        messages_of(&s.access, &id).await.is_empty(),
+        "nothing stored"
+    );
+}
