@@ -132,6 +132,47 @@ pub async fn all(c: &Client, owner: Uuid, conversation: Uuid) -> Result<Vec<Mess
         .map_err(query_error)
 }
 
+/// An earlier message as the context window needs it.
+#[derive(Debug, Clone)]
+pub struct ContextMessage {
+    /// Message id (to store a token count against).
+    pub id: Uuid,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+    /// Stored token count of `content`, if known.
+    pub content_tokens: Option<i32>,
+}
+
+/// The messages of one of `owner`'s conversations that can go into a
+/// context (complete, with text), oldest first: only the columns the
+/// window needs (one round trip; reasoning and billing columns stay behind).
+pub async fn context(
+    c: &Client,
+    owner: Uuid,
+    conversation: Uuid,
+) -> Result<Vec<ContextMessage>, ApiError> {
+    c.query_typed(
+        "SELECT id, role, content, content_tokens FROM messages
+          WHERE conversation_id = $1 AND user_id = $2 AND status = 'complete' AND content <> ''
+          ORDER BY seq",
+        &[(&conversation, Type::UUID), (&owner, Type::UUID)],
+    )
+    .await
+    .map(|rows| {
+        rows.iter()
+            .map(|row| ContextMessage {
+                id: row.get("id"),
+                role: row.get("role"),
+                content: row.get("content"),
+                content_tokens: row.get("content_tokens"),
+            })
+            .collect()
+    })
+    .map_err(query_error)
+}
+
 /// A page of a conversation's messages, oldest first, after sequence
 /// number `after`; `limit + 1` rows so the caller can tell whether more exist.
 pub async fn page(

@@ -68,21 +68,17 @@ struct Windows {
 }
 
 /// Plans the context of every attempt: the system prompt and the new
-/// message always, then the newest whole exchanges of `history` (complete
-/// messages only) that fit the model's budget. 422 when the new message
+/// message always, then the newest whole exchanges of `history` that fit
+/// the model's budget. 422 when the new message
 /// does not fit the first model at all; a fallback it does not fit is skipped.
 fn plan_windows(
     config: &Config,
     system: Option<&str>,
-    history: &[Message],
+    earlier: &[repo::ContextMessage],
     input: &SendInput,
     attempts: Vec<Attempt>,
 ) -> Result<Windows, ApiError> {
-    let earlier: Vec<&Message> = history
-        .iter()
-        .filter(|m| m.status == "complete" && !m.content.is_empty())
-        .collect();
-    let role = |m: &Message| {
+    let role = |m: &repo::ContextMessage| {
         if m.role == "assistant" {
             Role::Assistant
         } else {
@@ -177,7 +173,7 @@ async fn prepare_send(
     let fingerprint = idempotency::request_hash(id, &body);
     // Both queries are owner-scoped, so they can go down the connection
     // together (pipelined) before the ownership answer is known.
-    let (conversation, history) = futures::join!(owned(c, p, id), repo::all(c, p.user_id, id));
+    let (conversation, history) = futures::join!(owned(c, p, id), repo::context(c, p.user_id, id));
     let conversation = conversation?;
     let config = rc.config;
     let input = send_input(body, &conversation.model, |m| {
@@ -195,7 +191,7 @@ async fn prepare_send(
         ));
     }
     let history = history?;
-    let needs_title = history.is_empty() && conversation.title.is_none();
+    let needs_title = conversation.message_count == 0 && conversation.title.is_none();
     let planning_started = now_ms();
     let windows = plan_windows(
         config,
