@@ -60,7 +60,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let method = req.method().to_string();
     let path = req.path();
     let config = config(&env);
-    let limit_headers: Rc<RefCell<Vec<(&'static str, String)>>> = Rc::default();
+    let response_headers: Rc<RefCell<Vec<(&'static str, String)>>> = Rc::default();
 
     let (result, mut cors) = if method == "OPTIONS" {
         let cors = match config {
@@ -86,7 +86,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             &method,
             &path,
             &rid,
-            limit_headers.clone(),
+            response_headers.clone(),
         )
         .await;
         (result, cors)
@@ -101,7 +101,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             respond::error(&err, &rid)?
         }
     };
-    cors.extend(limit_headers.take());
+    cors.extend(response_headers.take());
+    let took = crate::runtime::now_ms().saturating_sub(started);
+    cors.push(("Server-Timing", format!("total;dur={took}")));
     respond::stamp(&resp, &rid, &cors)?;
     console_log!(
         "[{rid}] {method} {path} {} {}ms",
@@ -113,9 +115,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 /// Resolves the route, applies the rate limits, and runs its handler.
 ///
-/// Order matters: credentials are checked and the limiter consulted before
-/// the database is reached where possible (access tokens and the per-IP
-/// limit of the auth routes need no database; an API key is looked up first).
+/// Order matters: credentials are checked and the limiter decides before
+/// any query runs where possible: the per-IP limit of the auth routes before
+/// the connection opens, an access token's user limit while it opens (a
+/// refused request closes it unused); an API key is looked up first.
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     req: Request,
@@ -125,7 +128,7 @@ async fn dispatch(
     method: &str,
     path: &str,
     rid: &str,
-    limit_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
+    response_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
 ) -> Result<Response, ApiError> {
     let (route, params) = match app::resolve(method, path) {
         Resolution::Found { route, params } => (route, params),
@@ -150,7 +153,7 @@ async fn dispatch(
         ctx,
         config,
         request_id: rid.to_string(),
-        limit_headers,
+        response_headers,
     };
     let kind = rate_limit::kind_of(route);
     let verified = if route.is_public() {
@@ -160,25 +163,40 @@ async fn dispatch(
         }
         None
     } else {
-        let verified = auth::verify(&rc, &req)?;
-        if let Verified::Jwt(user_id) = &verified {
-            rate_limit::enforce(&rc, &format!("user:{user_id}"), kind).await?;
-        }
-        Some(verified)
+        Some(auth::verify(&rc, &req)?)
     };
-    db::with_client(&env, |mut client| async move {
+    // An access token names its user: the limiter decides while the
+    // database connection opens, and no query runs for a refused request.
+    let jwt_user = match &verified {
+        Some(Verified::Jwt(user_id)) => Some(format!("user:{user_id}")),
+        _ => None,
+    };
+    let rc = &rc;
+    let limited = async {
+        match &jwt_user {
+            Some(key) => rate_limit::enforce(rc, key, kind).await,
+            None => Ok(()),
+        }
+    };
+    let connecting = crate::runtime::now_ms();
+    db::with_client_after(&env, limited, |mut client| async move {
+        rc.timing(
+            "db",
+            crate::runtime::now_ms().saturating_sub(connecting),
+            None,
+        );
         let principal = match verified {
             None => None,
             Some(v) => {
                 let by_key = matches!(v, Verified::ApiKey(_));
-                let p = auth::resolve(&rc, v, &client).await?;
+                let p = auth::resolve(rc, v, &client).await?;
                 if by_key {
-                    rate_limit::enforce(&rc, &format!("user:{}", p.user_id), kind).await?;
+                    rate_limit::enforce(rc, &format!("user:{}", p.user_id), kind).await?;
                 }
                 Some(p)
             }
         };
-        let result = handle(route, &params, req, &rc, principal, &mut client).await;
+        let result = handle(route, &params, req, rc, principal, &mut client).await;
         drop(client);
         result
     })

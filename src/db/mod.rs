@@ -31,6 +31,45 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
+    with_client_after(env, async { Ok(()) }, work).await
+}
+
+/// [`with_client`], connecting while `gate` runs (e.g. the rate limiter's
+/// decision): `work` starts only when both are done, and not at all when
+/// `gate` refuses (the connection is then closed unused).
+pub async fn with_client_after<T, G, F, Fut>(env: &Env, gate: G, work: F) -> Result<T, ApiError>
+where
+    G: Future<Output = Result<(), ApiError>>,
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let (gate, connected) = futures::join!(gate, connect(env));
+    if let Err(refused) = gate {
+        if let Ok((client, connection)) = connected {
+            drop(client);
+            let _ = connection.await;
+        }
+        return Err(refused);
+    }
+    let (client, connection) = connected?;
+    let (result, closed) = futures::join!(work(client), connection);
+    if let Err(e) = closed {
+        console_error!("database connection ended with an error: {e}");
+    }
+    result
+}
+
+/// Opens a connection through the binding (the connection future must be
+/// driven for the client to work).
+async fn connect(
+    env: &Env,
+) -> Result<
+    (
+        Client,
+        tokio_postgres::Connection<worker::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    ApiError,
+> {
     let hyperdrive = env
         .hyperdrive(BINDING)
         .map_err(|e| ApiError::Misconfigured(format!("the {BINDING} binding is missing: {e}")))?;
@@ -39,15 +78,10 @@ where
         .parse()
         .map_err(|e| ApiError::Internal(format!("bad Hyperdrive connection string: {e}")))?;
     let socket = hyperdrive.connect().map_err(|e| unreachable(&e))?;
-    let (client, connection) = timeout(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
+    timeout(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
         .await
         .ok_or_else(|| unreachable(&"connect timed out"))?
-        .map_err(|e| unreachable(&e))?;
-    let (result, closed) = futures::join!(work(client), connection);
-    if let Err(e) = closed {
-        console_error!("database connection ended with an error: {e}");
-    }
-    result
+        .map_err(|e| unreachable(&e))
 }
 
 /// Maps a query error: a lost connection is 503, anything else a 500 whose

@@ -18,6 +18,20 @@ pub struct RequestContext {
     pub config: &'static Config,
     /// This request's id, as echoed in `X-Request-Id` and error envelopes.
     pub request_id: String,
-    /// `X-RateLimit-*` headers to put on the response, whatever it is.
-    pub limit_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
+    /// Headers to put on the response, whatever it is: `X-RateLimit-*`
+    /// and `Server-Timing` entries.
+    pub response_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
+}
+
+impl RequestContext {
+    /// Adds a `Server-Timing` entry (`name;dur=ms`, with `desc` when given).
+    pub fn timing(&self, name: &str, ms: u64, desc: Option<&str>) {
+        let entry = match desc {
+            Some(d) => format!("{name};dur={ms};desc=\"{d}\""),
+            None => format!("{name};dur={ms}"),
+        };
+        self.response_headers
+            .borrow_mut()
+            .push(("Server-Timing", entry));
+    }
 }

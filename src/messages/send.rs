@@ -1,287 +1,32 @@
 //! `POST …/messages` (the whole answer, 201) and `POST …/messages/stream`
-//! (Anthropic-format Server-Sent Events). Both store the user message first;
-//! the answer is stored with the status it ended in, so nothing produced is
-//! lost and nothing partial is marked complete.
+//! (Anthropic-format Server-Sent Events). Both store the user message before
+//! any of the answer reaches the client (while the first upstream request
+//! opens, so storing it adds no latency); the answer is stored with the
+//! status it ended in, so nothing produced is lost and nothing partial is
+//! marked complete.
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::channel::oneshot;
+use futures::future::Either;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
-use uuid::Uuid;
 use worker::{console_error, console_warn, Request, Response};
 
-use super::generate::{generate, Discard, Ending, Outcome, Planned, Sink, Timing};
-use super::idempotency::{self, Claim};
-use super::input::{send_input, SendInput};
+use super::generate::{Discard, Ending, Outcome, Sink};
+use super::idempotency;
+use super::prepare::{prepare_send, Prepared, Start};
 use super::repo::{self, Message, NewAnswer};
 use super::title;
 use crate::auth::Principal;
 use crate::config::Config;
-use crate::conversations::routes::{conversation_id, owned};
 use crate::db;
 use crate::http::context::RequestContext;
-use crate::http::error::FieldError;
-use crate::http::request::{header, read_object};
 use crate::http::{respond, ApiError};
 use crate::llm::catalogue;
-use crate::llm::chat::{Call, Role, Turn};
-use crate::llm::client;
-use crate::llm::fallback::{plan, Attempt};
-use crate::llm::tokens;
-use crate::llm::window::{self, Context, Earlier};
 use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
 use crate::usage::ledger::{self, Answered};
-
-/// Everything decided before the first upstream byte.
-struct Prepared {
-    owner: Uuid,
-    conversation: Uuid,
-    user_message: Message,
-    /// What every attempt shares (the turns are per attempt).
-    call: Call,
-    attempts: Vec<Planned>,
-    answer_id: Uuid,
-    started_ms: u64,
-    /// Token counts made while planning, to store: (message, tokens).
-    counted: Vec<(Uuid, i32)>,
-    /// The claimed `Idempotency-Key`, if the request had one.
-    idempotency_key: Option<String>,
-    /// First exchange of an untitled conversation: a title is generated after it.
-    needs_title: bool,
-}
-
-/// What `prepare` decided.
-enum Start {
-    /// Run the model.
-    Fresh(Box<Prepared>),
-    /// A retry of a finished send: its stored `{user_message, assistant_message}`.
-    Replay(Value),
-}
-
-/// The context windows of a send: one per attempt (re-planned for each
-/// model's window), the counts made, and the new message's tokens.
-struct Windows {
-    attempts: Vec<Planned>,
-    counted: Vec<(Uuid, i32)>,
-    new_tokens: Option<i32>,
-}
-
-/// Plans the context of every attempt: the system prompt and the new
-/// message always, then the newest whole exchanges of `history` that fit
-/// the model's budget. 422 when the new message
-/// does not fit the first model at all; a fallback it does not fit is skipped.
-fn plan_windows(
-    config: &Config,
-    system: Option<&str>,
-    earlier: &[repo::ContextMessage],
-    input: &SendInput,
-    attempts: Vec<Attempt>,
-) -> Result<Windows, ApiError> {
-    let role = |m: &repo::ContextMessage| {
-        if m.role == "assistant" {
-            Role::Assistant
-        } else {
-            Role::User
-        }
-    };
-    let sizes: Vec<Earlier<'_>> = earlier
-        .iter()
-        .map(|m| Earlier {
-            role: role(m),
-            text: &m.content,
-            tokens: m.content_tokens.and_then(|n| u32::try_from(n).ok()),
-        })
-        .collect();
-    let mut context = Context::new(system, &sizes, &input.content);
-    let mut planned = Vec::new();
-    for (i, attempt) in attempts.into_iter().enumerate() {
-        let limits = config.limits(&attempt.model);
-        let budget = window::budget(limits, input.max_tokens);
-        match context.plan(budget, &mut tokens::count) {
-            Ok(w) => {
-                let mut turns: Vec<Turn> = earlier[w.first..]
-                    .iter()
-                    .map(|m| Turn {
-                        role: role(m),
-                        content: m.content.clone(),
-                    })
-                    .collect();
-                turns.push(Turn {
-                    role: Role::User,
-                    content: input.content.clone(),
-                });
-                planned.push(Planned {
-                    attempt,
-                    turns,
-                    input_estimate: w.estimate,
-                    max_output_tokens: limits.max_output_tokens,
-                });
-            }
-            Err(e) if i == 0 => {
-                let with = if system.is_some() {
-                    " with the system prompt"
-                } else {
-                    ""
-                };
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    "content",
-                    format!(
-                        "too long for {}: this message{with} needs about {} tokens, the \
-                         model's context leaves {} for the prompt (shorten it, or ask for \
-                         fewer max_tokens)",
-                        attempt.model, e.tokens, e.budget
-                    ),
-                )]));
-            }
-            Err(e) => console_warn!(
-                "fallback {} skipped: the message needs {} tokens, its budget is {}",
-                attempt.model,
-                e.tokens,
-                e.budget
-            ),
-        }
-    }
-    let tokens = |n: u32| i32::try_from(n).ok();
-    Ok(Windows {
-        counted: context
-            .counted()
-            .iter()
-            .filter_map(|&(i, n)| Some((earlier[i].id, tokens(n)?)))
-            .collect(),
-        new_tokens: context.new_tokens().and_then(tokens),
-        attempts: planned,
-    })
-}
-
-/// Validates, checks ownership (404 before any upstream call), plans the
-/// context of each attempt (422 when the message cannot fit) and stores the
-/// user message.
-async fn prepare_send(
-    rc: &RequestContext,
-    p: &Principal,
-    mut req: Request,
-    id: &str,
-    c: &Client,
-) -> Result<Start, ApiError> {
-    let started_ms = now_ms();
-    let id = conversation_id(id)?;
-    let key = header(&req, "Idempotency-Key")
-        .map(|k| idempotency::check_key(&k))
-        .transpose()?;
-    let body = read_object(&mut req).await?;
-    let fingerprint = idempotency::request_hash(id, &body);
-    // Both queries are owner-scoped, so they can go down the connection
-    // together (pipelined) before the ownership answer is known.
-    let (conversation, history) = futures::join!(owned(c, p, id), repo::context(c, p.user_id, id));
-    let conversation = conversation?;
-    let config = rc.config;
-    let input = send_input(body, &conversation.model, |m| {
-        config.limits(m).max_output_tokens
-    })?;
-    let attempts = plan(
-        &input.model,
-        &config.fallback_model,
-        &config.default_model,
-        |provider| client::api(config, provider).is_some(),
-    );
-    if attempts.is_empty() {
-        return Err(ApiError::Unavailable(
-            "no model provider is configured (set GROQ_API_KEY or GOOGLE_AI_API_KEY)".into(),
-        ));
-    }
-    let history = history?;
-    let needs_title = conversation.message_count == 0 && conversation.title.is_none();
-    let planning_started = now_ms();
-    let windows = plan_windows(
-        config,
-        conversation.system_prompt.as_deref(),
-        &history,
-        &input,
-        attempts,
-    )?;
-    rc.limit_headers.borrow_mut().push((
-        "Server-Timing",
-        format!(
-            "context;dur={};desc=\"{} counted\"",
-            now_ms().saturating_sub(planning_started),
-            windows.counted.len() + usize::from(windows.new_tokens.is_some())
-        ),
-    ));
-    if let Some(key) = &key {
-        let claim = idempotency::claim(c, p.user_id, key, &fingerprint, conversation.id).await?;
-        if let Claim::Replay(stored) = claim {
-            return Ok(Start::Replay(stored));
-        }
-    }
-    let inserted = repo::insert_user_message(
-        c,
-        p.user_id,
-        conversation.id,
-        &input.content,
-        windows.new_tokens,
-    )
-    .await;
-    let user_message = match inserted {
-        Ok(Some(m)) => m,
-        failed => {
-            if let Some(key) = &key {
-                let _ = idempotency::release(c, p.user_id, key).await;
-            }
-            failed?;
-            return Err(ApiError::NotFound("conversation not found".into()));
-        }
-    };
-    Ok(Start::Fresh(Box::new(Prepared {
-        owner: p.user_id,
-        conversation: conversation.id,
-        user_message,
-        call: Call {
-            model: input.model,
-            system: conversation.system_prompt,
-            turns: Vec::new(),
-            max_tokens: input.max_tokens,
-            temperature: input.temperature,
-            thinking: input.thinking,
-            native_thinking: true,
-        },
-        attempts: windows.attempts,
-        answer_id: Uuid::new_v4(),
-        started_ms,
-        counted: windows.counted,
-        idempotency_key: key,
-        needs_title,
-    })))
-}
-
-impl Prepared {
-    /// Produces the answer into `sink` and logs the attempts that failed.
-    async fn answer(&self, config: &Config, rid: &str, sink: &mut dyn Sink) -> Outcome {
-        let outcome = generate(
-            config,
-            &self.call,
-            &self.attempts,
-            &self.answer_id.to_string(),
-            Timing::from_config(config),
-            sink,
-        )
-        .await;
-        log_failures(rid, &outcome);
-        outcome
-    }
-}
-
-/// Logs the attempts that failed before one answered (or all failed).
-fn log_failures(rid: &str, outcome: &Outcome) {
-    for (attempt, failure) in &outcome.failures {
-        console_warn!(
-            "[{rid}] {} ({}) failed: {}",
-            attempt.model,
-            attempt.provider.as_str(),
-            failure.describe()
-        );
-    }
-}
 
 /// Stores the answer (when a provider produced one) and the usage ledger.
 async fn store(
@@ -362,7 +107,7 @@ async fn title_if_needed(c: &Client, config: &Config, prep: &Prepared, outcome: 
     if !prep.needs_title || outcome.ending != Ending::Complete {
         return;
     }
-    let question = &prep.user_message.content;
+    let question = &prep.user.content;
     if let Err(e) = title::entitle(
         c,
         config,
@@ -379,11 +124,16 @@ async fn title_if_needed(c: &Client, config: &Config, prep: &Prepared, outcome: 
 
 /// Stores the answer and, under an `Idempotency-Key`, the result (or
 /// releases the key when no provider answered). Returns the response body.
-async fn finish(c: &Client, prep: &Prepared, outcome: &Outcome) -> Result<Option<Value>, ApiError> {
+async fn finish(
+    c: &Client,
+    prep: &Prepared,
+    user_message: &Message,
+    outcome: &Outcome,
+) -> Result<Option<Value>, ApiError> {
     let answer = store(c, prep, outcome).await?;
     let body = answer.map(|assistant| {
         json!({
-            "user_message": prep.user_message.to_json(),
+            "user_message": user_message.to_json(),
             "assistant_message": assistant.to_json(),
         })
     });
@@ -412,8 +162,19 @@ pub async fn send(
         }
         Start::Fresh(prep) => prep,
     };
-    let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
-    let body = finish(c, &prep, &outcome).await?;
+    // The upstream request opens while the user message is stored; if that
+    // fails, the answer is dropped (and the request aborted).
+    let (user_message, outcome) = {
+        let mut discard = Discard;
+        let answering = prep.answer(rc.config, &rc.request_id, &mut discard);
+        let storing = prep.user.store(c);
+        futures::pin_mut!(answering, storing);
+        match futures::future::select(storing, answering).await {
+            Either::Left((stored, answering)) => (stored?, answering.await),
+            Either::Right((outcome, storing)) => (storing.await?, outcome),
+        }
+    };
+    let body = finish(c, &prep, &user_message, &outcome).await?;
     let ending = outcome.ending;
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
@@ -487,9 +248,15 @@ pub async fn stream(
         Start::Fresh(prep) => prep,
     };
     let (tx, rx) = unbounded::<Vec<u8>>();
+    let (stored_tx, stored_rx) = oneshot::channel::<Message>();
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
     let rid = rc.request_id.clone();
+    let user = prep.user.clone();
+    // The answer starts now: the upstream request opens while the user
+    // message is stored below; events wait in the channel until the
+    // response is returned. Without a stored user message the answer is
+    // dropped (the client gets the error instead, and the relay stops).
     rc.ctx.wait_until(async move {
         let mut sink = ChannelSink(tx);
         let outcome = prep.answer(config, &rid, &mut sink).await;
@@ -503,8 +270,12 @@ pub async fn stream(
             ));
         }
         drop(sink);
+        let Ok(user_message) = stored_rx.await else {
+            console_warn!("[{rid}] the user message was not stored; the answer is dropped");
+            return;
+        };
         let stored = db::with_client(&env, |c| async move {
-            let body = finish(&c, &prep, &outcome).await?;
+            let body = finish(&c, &prep, &user_message, &outcome).await?;
             title_if_needed(&c, config, &prep, &outcome).await;
             Ok(body)
         })
@@ -513,6 +284,8 @@ pub async fn stream(
             console_error!("[{rid}] could not store the answer: {e:?}");
         }
     });
+    let user_message = user.store(c).await?;
+    let _ = stored_tx.send(user_message);
     let body = rx.map(Ok::<Vec<u8>, worker::Error>);
     event_stream(Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?)
 }

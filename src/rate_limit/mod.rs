@@ -29,10 +29,8 @@ pub async fn enforce(rc: &RequestContext, key: &str, kind: Kind) -> Result<(), A
     let Some(decision) = counted? else {
         return Ok(());
     };
-    let mut headers = rc.limit_headers.borrow_mut();
-    headers.extend(decision.headers());
-    headers.push(("Server-Timing", format!("ratelimit;dur={took}")));
-    drop(headers);
+    rc.response_headers.borrow_mut().extend(decision.headers());
+    rc.timing("ratelimit", took, None);
     if decision.allowed {
         Ok(())
     } else {

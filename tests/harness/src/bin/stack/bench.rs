@@ -187,6 +187,7 @@ async fn streaming_overhead(
         let mut worker = Vec::with_capacity(STREAM_SAMPLES);
         let mut totals = Vec::with_capacity(STREAM_SAMPLES);
         let mut direct_totals = Vec::with_capacity(STREAM_SAMPLES);
+        let mut parts = Vec::with_capacity(STREAM_SAMPLES);
         for i in 0..=STREAM_SAMPLES {
             let marker = format!("bench-{deltas}-{i}-{}", std::process::id());
             for _ in 0..2 {
@@ -205,7 +206,7 @@ async fn streaming_overhead(
                     "stream": true,
                     "messages": [{"role": "user", "content": marker}],
                 }));
-            let (first, total_d) = first_and_total(upstream, "\"content\":\"w").await?;
+            let direct_timed = first_and_total(upstream, "\"content\":\"w").await?;
             // A new conversation each time, so every request has the same
             // (empty) history and only the answer length varies.
             let conversation: Value = client
@@ -223,12 +224,13 @@ async fn streaming_overhead(
                 .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
                 .bearer_auth(access)
                 .json(&json!({"content": marker}));
-            let (first_w, total_w) = first_and_total(through, "text_delta").await?;
+            let timed = first_and_total(through, "text_delta").await?;
             if i > 0 {
-                direct.push(first);
-                direct_totals.push(total_d);
-                worker.push(first_w);
-                totals.push(total_w);
+                direct.push(direct_timed.first);
+                direct_totals.push(direct_timed.total);
+                worker.push(timed.first);
+                totals.push(timed.total);
+                parts.push(timed);
             }
         }
         let mut added: Vec<f64> = worker.iter().zip(&direct).map(|(w, d)| w - d).collect();
@@ -262,18 +264,48 @@ async fn streaming_overhead(
             "     through the worker, whole stream:     {}",
             summary(&totals)
         );
+        print_breakdown(&parts);
     }
     Ok(())
 }
 
-/// Milliseconds until the body first contains `needle`, and until it ends.
-async fn first_and_total(req: reqwest::RequestBuilder, needle: &str) -> Result<(f64, f64), String> {
+/// One streamed request, timed from the client.
+struct Timed {
+    /// Until the response headers.
+    headers: f64,
+    /// Until the body first contains the needle.
+    first: f64,
+    /// Until the body ends.
+    total: f64,
+    /// The `Server-Timing` entries, `name` → ms.
+    server: Vec<(String, f64)>,
+}
+
+/// Times a streamed request: headers, first `needle`, end.
+async fn first_and_total(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, String> {
     use futures_util::StreamExt;
     let start = Instant::now();
     let resp = req.send().await.map_err(|e| e.to_string())?;
+    let headers = start.elapsed().as_secs_f64() * 1000.0;
     if !resp.status().is_success() {
         return Err(format!("streaming request failed with {}", resp.status()));
     }
+    let server = resp
+        .headers()
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| {
+            let mut parts = entry.trim().split(';');
+            let name = parts.next()?.to_string();
+            let dur = parts
+                .find_map(|p| p.trim().strip_prefix("dur="))?
+                .parse()
+                .ok()?;
+            Some((name, dur))
+        })
+        .collect();
     let mut body = resp.bytes_stream();
     let mut seen = String::new();
     let mut first = None;
@@ -287,7 +319,42 @@ async fn first_and_total(req: reqwest::RequestBuilder, needle: &str) -> Result<(
         }
     }
     let total = start.elapsed().as_secs_f64() * 1000.0;
-    Ok((first.ok_or("the stream carried no text")?, total))
+    Ok(Timed {
+        headers,
+        first: first.ok_or("the stream carried no text")?,
+        total,
+        server,
+    })
+}
+
+/// Medians of where the time to the first `text_delta` goes: the worker's
+/// own `Server-Timing` (limiter, database connection, context planning, the
+/// whole handler until the response), the client's wait for the headers,
+/// and the rest (opening the upstream request and relaying its first chunk).
+fn print_breakdown(parts: &[Timed]) {
+    let med = |f: &dyn Fn(&Timed) -> f64| {
+        let mut v: Vec<f64> = parts.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        median(&v)
+    };
+    let server = |name: &'static str| {
+        move |t: &Timed| {
+            t.server
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0.0, |(_, d)| *d)
+        }
+    };
+    println!(
+        "     medians: worker until response {:.0} ms (ratelimit {:.0}, db connect {:.0}, \
+         context {:.0}); headers at the client {:.1} ms; headers to first text_delta {:.1} ms",
+        med(&server("total")),
+        med(&server("ratelimit")),
+        med(&server("db")),
+        med(&server("context")),
+        med(&|t| t.headers),
+        med(&|t| t.first - t.headers),
+    );
 }
 
 /// Times `SAMPLES` sequential requests (after one warm-up), in milliseconds.
