@@ -181,6 +181,9 @@ async fn a_long_conversation_sends_the_newest_exchanges_that_fit_and_counts_once
     let r = send_message(Auth::Bearer(&s.access), &id, &json!({ "content": new })).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let first_counted = counted(&r);
+    for entry in ["total", "ratelimit", "db", "context"] {
+        assert!(r.server_timing(entry).is_some(), "{entry}: {:?}", r.headers);
+    }
 
     let seen = requests(&mk).await;
     assert_eq!(seen.len(), 1, "{seen:?}");

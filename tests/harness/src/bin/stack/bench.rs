@@ -55,15 +55,12 @@ async fn auth_costs(base: &str) -> Result<String, String> {
     let client = reqwest::Client::new();
     let email = format!("bench-{}@example.com", std::process::id());
     let creds = json!({"email": email, "password": "bench-password-1"});
-    let reg: Value = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let reg = json_of(
+        client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&creds),
+    )
+    .await?;
     let access = reg["access_token"]
         .as_str()
         .ok_or("register gave no access token")?
@@ -209,16 +206,13 @@ async fn streaming_overhead(
             let direct_timed = first_and_total(upstream, "\"content\":\"w").await?;
             // A new conversation each time, so every request has the same
             // (empty) history and only the answer length varies.
-            let conversation: Value = client
-                .post(format!("{base}/api/v1/conversations"))
-                .bearer_auth(access)
-                .json(&json!({"title": "bench"}))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let conversation = json_of(
+                client
+                    .post(format!("{base}/api/v1/conversations"))
+                    .bearer_auth(access)
+                    .json(&json!({"title": "bench"})),
+            )
+            .await?;
             let id = conversation["id"].as_str().ok_or("no conversation id")?;
             let through = client
                 .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
@@ -355,6 +349,16 @@ fn print_breakdown(parts: &[Timed]) {
         med(&|t| t.headers),
         med(&|t| t.first - t.headers),
     );
+}
+
+/// Sends a request and reads its JSON body.
+pub(crate) async fn json_of(req: reqwest::RequestBuilder) -> Result<Value, String> {
+    req.send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Times `SAMPLES` sequential requests (after one warm-up), in milliseconds.

@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use reqwest::Client;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::bench::json_of;
 
 /// Tokens per seeded message: `repeat(..., 15)` of a 10-token sentence.
 const SEED_SENTENCE: &str = "the quick brown fox jumps over the lazy dog ";
@@ -33,29 +35,23 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let client = Client::new();
-    let me: Value = client
-        .get(format!("{base}/api/v1/auth/me"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let me = json_of(
+        client
+            .get(format!("{base}/api/v1/auth/me"))
+            .bearer_auth(access),
+    )
+    .await?;
     let user = me["id"].as_str().ok_or("no user id")?.to_string();
     let new_conversation = |model: &'static str, messages: i32| {
         let (client, db, user) = (&client, &db, &user);
         async move {
-            let c: Value = client
-                .post(format!("{base}/api/v1/conversations"))
-                .bearer_auth(access)
-                .json(&json!({"title": "context bench", "model": model}))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let c = json_of(
+                client
+                    .post(format!("{base}/api/v1/conversations"))
+                    .bearer_auth(access)
+                    .json(&json!({"title": "context bench", "model": model})),
+            )
+            .await?;
             let id = c["id"].as_str().ok_or("no conversation id")?.to_string();
             db.execute(
                 "INSERT INTO messages (conversation_id, user_id, role, content)

@@ -90,14 +90,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
         .await,
     );
 
-    step(
-        root,
-        "build the end-to-end tests",
-        "cargo",
-        &["test", "--test", "e2e", "--no-run"],
-    )
-    .await?;
-    let (logs, secret) = build_worker(root).await?;
+    let (logs, secret) = build_e2e_and_worker(root).await?;
 
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, &mut tally).await);
@@ -123,6 +116,15 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
 /// no other phases): the quick loop while working on one feature.
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
+    let (logs, secret) = build_e2e_and_worker(root).await?;
+    let mut tally = Tally::default();
+    let r = postgres_phase(root, &logs, &secret, filter, &mut tally).await;
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    r
+}
+
+/// Builds the end-to-end tests, then the worker (see [`build_worker`]).
+async fn build_e2e_and_worker(root: &Path) -> Result<(PathBuf, String), String> {
     step(
         root,
         "build the end-to-end tests",
@@ -130,11 +132,7 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
         &["test", "--test", "e2e", "--no-run"],
     )
     .await?;
-    let (logs, secret) = build_worker(root).await?;
-    let mut tally = Tally::default();
-    let r = postgres_phase(root, &logs, &secret, filter, &mut tally).await;
-    println!("{} passed, {} failed", tally.passed, tally.failed);
-    r
+    build_worker(root).await
 }
 
 /// Builds the worker once and prepares what every phase shares: the log
