@@ -8,6 +8,10 @@
 use std::fmt;
 
 use crate::llm::catalogue::{self, Limits, Model, UNKNOWN_MODEL_LIMITS};
+use crate::llm::window;
+
+/// The smallest prompt budget a `MODEL_LIMITS` entry may leave.
+pub const MIN_PROMPT_BUDGET: u32 = 256;
 
 /// Default model when a conversation names none (`DEFAULT_MODEL`).
 pub const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
@@ -244,12 +248,12 @@ fn parse_model_limits(raw: Option<&str>, problems: &mut Vec<String>) -> Vec<(Str
                 ));
             }
             Some((_, l))
-                if l.max_output_tokens == 0
-                    || l.context_window < 256
-                    || l.max_output_tokens >= l.context_window =>
+                if l.max_output_tokens == 0 || window::budget(l, None) < MIN_PROMPT_BUDGET =>
             {
                 problems.push(format!(
-                    "MODEL_LIMITS entry {entry:?}: the window must be at least 256 tokens and larger than the answer limit (at least 1)"
+                    "MODEL_LIMITS entry {entry:?}: the answer limit must be at least 1, and the \
+                     window less the answer limit and the safety margin must leave at least \
+                     {MIN_PROMPT_BUDGET} tokens for the prompt"
                 ));
             }
             Some(pair) => out.push(pair),
@@ -389,6 +393,7 @@ mod tests {
             "openai/gpt-oss-20b=4096",
             "openai/gpt-oss-20b=1024/4096",
             "openai/gpt-oss-20b=100/10",
+            "openai/gpt-oss-20b=400/100",
             "openai/gpt-oss-20b=x/y",
         ] {
             let e = config(&[("JWT_SECRET", SECRET), ("MODEL_LIMITS", bad)]).unwrap_err();

@@ -57,14 +57,22 @@ impl Call {
     /// The system prompt to send: the conversation's, plus the reasoning
     /// instruction when thinking is asked of a model without native reasoning.
     pub fn effective_system(&self) -> Option<String> {
-        let extra = (self.thinking && !self.native_thinking)
-            .then_some(crate::sse::think::THINKING_INSTRUCTION);
-        match (&self.system, extra) {
-            (Some(s), Some(e)) => Some(format!("{s}\n\n{e}")),
-            (Some(s), None) => Some(s.clone()),
-            (None, Some(e)) => Some(e.to_string()),
-            (None, None) => None,
-        }
+        system_prompt(
+            self.system.as_deref(),
+            self.thinking && !self.native_thinking,
+        )
+    }
+}
+
+/// A system prompt, with the reasoning instruction for models without
+/// native reasoning appended when `reasoning` holds.
+pub fn system_prompt(system: Option<&str>, reasoning: bool) -> Option<String> {
+    let extra = reasoning.then_some(crate::sse::think::THINKING_INSTRUCTION);
+    match (system, extra) {
+        (Some(s), Some(e)) => Some(format!("{s}\n\n{e}")),
+        (Some(s), None) => Some(s.to_string()),
+        (None, Some(e)) => Some(e.to_string()),
+        (None, None) => None,
     }
 }
 

@@ -157,6 +157,10 @@ impl<'a> Context<'a> {
             for i in start..end {
                 let t = self.exact(EARLIER + i, count).unwrap_or(0);
                 cost = cost.saturating_add(t + PER_MESSAGE);
+                if used.saturating_add(cost) > budget {
+                    // Already too large: the rest need not be counted now.
+                    break;
+                }
             }
             if used.saturating_add(cost) > budget {
                 break;

@@ -17,7 +17,7 @@ use crate::conversations::routes::{conversation_id, owned};
 use crate::http::context::RequestContext;
 use crate::http::request::{header, read_object};
 use crate::http::ApiError;
-use crate::llm::chat::Call;
+use crate::llm::chat::{system_prompt, Call};
 use crate::llm::client;
 use crate::llm::fallback::plan;
 use crate::runtime::now_ms;
@@ -27,7 +27,7 @@ use serde_json::Value;
 pub(super) struct Prepared {
     pub(super) owner: Uuid,
     pub(super) conversation: Uuid,
-    /// The user message, stored while the first upstream request opens.
+    /// The user message, stored by the route before the model is called.
     pub(super) user: PendingUser,
     /// What every attempt shares (the turns are per attempt).
     pub(super) call: Call,
@@ -51,7 +51,6 @@ pub(super) enum Start {
 }
 
 /// The user message of a send, not stored yet.
-#[derive(Clone)]
 pub(super) struct PendingUser {
     pub(super) owner: Uuid,
     pub(super) conversation: Uuid,
@@ -61,8 +60,8 @@ pub(super) struct PendingUser {
 }
 
 impl PendingUser {
-    /// Stores it; on failure the `Idempotency-Key` is released and the
-    /// caller drops the answer (404 when the conversation vanished meanwhile).
+    /// Stores it; on failure the `Idempotency-Key` is released (404 when the
+    /// conversation vanished meanwhile).
     pub(super) async fn store(&self, c: &Client) -> Result<Message, ApiError> {
         let inserted =
             repo::insert_user_message(c, self.owner, self.conversation, &self.content, self.tokens)
@@ -82,8 +81,7 @@ impl PendingUser {
 
 /// Validates, checks ownership (404 before any upstream call), plans the
 /// context of each attempt (422 when the message cannot fit) and claims the
-/// `Idempotency-Key`. The user message is stored by the caller, while the
-/// first upstream request opens.
+/// `Idempotency-Key`. The route then stores the user message.
 pub(super) async fn prepare_send(
     rc: &RequestContext,
     p: &Principal,
@@ -119,26 +117,34 @@ pub(super) async fn prepare_send(
     }
     let history = history?;
     let needs_title = conversation.message_count == 0 && conversation.title.is_none();
-    let planning_started = now_ms();
-    let windows = context::plan_windows(
-        config,
-        conversation.system_prompt.as_deref(),
-        &history,
-        &input,
-        attempts,
-    )?;
-    let counted = windows.counted.len() + usize::from(windows.new_tokens.is_some());
-    rc.timing(
-        "context",
-        now_ms().saturating_sub(planning_started),
-        Some(&format!("{counted} counted")),
-    );
+    // A retry of a finished send is answered from the stored result, before
+    // any planning (whatever changed since).
     if let Some(key) = &key {
         let claim = idempotency::claim(c, p.user_id, key, &fingerprint, conversation.id).await?;
         if let Claim::Replay(stored) = claim {
             return Ok(Start::Replay(stored));
         }
     }
+    let planning_started = now_ms();
+    // Planned with the reasoning instruction when thinking is asked for:
+    // a model without native reasoning gets it in its system prompt.
+    let system = system_prompt(conversation.system_prompt.as_deref(), input.thinking);
+    let planned = context::plan_windows(config, system.as_deref(), &history, &input, attempts);
+    let windows = match planned {
+        Ok(w) => w,
+        Err(e) => {
+            if let Some(key) = &key {
+                let _ = idempotency::release(c, p.user_id, key).await;
+            }
+            return Err(e);
+        }
+    };
+    let counted = windows.counted.len() + usize::from(windows.new_tokens.is_some());
+    rc.timing(
+        "context",
+        now_ms().saturating_sub(planning_started),
+        Some(&format!("{counted} counted")),
+    );
     Ok(Start::Fresh(Box::new(Prepared {
         owner: p.user_id,
         conversation: conversation.id,

@@ -279,7 +279,8 @@ pub async fn store_token_counts(
     c.query_typed(
         "UPDATE messages SET content_tokens = t.n
            FROM unnest($1::uuid[], $2::int4[]) AS t(id, n)
-          WHERE messages.id = t.id AND messages.user_id = $3",
+          WHERE messages.id = t.id AND messages.user_id = $3
+            AND messages.content_tokens IS NULL",
         &[
             (&ids, Type::UUID_ARRAY),
             (&tokens, Type::INT4_ARRAY),

@@ -1,13 +1,10 @@
 //! `POST …/messages` (the whole answer, 201) and `POST …/messages/stream`
 //! (Anthropic-format Server-Sent Events). Both store the user message before
-//! any of the answer reaches the client (while the first upstream request
-//! opens, so storing it adds no latency); the answer is stored with the
-//! status it ended in, so nothing produced is lost and nothing partial is
-//! marked complete.
+//! the model is called; the answer is stored with the status it ended in, so
+//! nothing produced is lost and nothing partial is marked complete. A stream
+//! ends (`message_stop`) only once its answer is stored.
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
-use futures::channel::oneshot;
-use futures::future::Either;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
@@ -86,12 +83,13 @@ async fn store_answer(
         status: outcome.ending.status(),
         input_tokens: tokens(outcome.input_tokens),
         output_tokens: tokens(outcome.output_tokens),
-        // A model without reasoning reports only answer tokens; otherwise
-        // only a separate count of the reasoning tells the answer's size.
+        // A model without reasoning, not asked to think, reports only answer
+        // tokens; otherwise only a separate count of the reasoning tells the
+        // answer's size.
         content_tokens: tokens(
             outcome.content_tokens.or(outcome
                 .output_tokens
-                .filter(|_| spec.is_some_and(|m| !m.supports_thinking))),
+                .filter(|_| !prep.call.thinking && spec.is_some_and(|m| !m.supports_thinking))),
         )
         .filter(|_| outcome.ending == Ending::Complete),
         input_price: spec.map_or("0".into(), |m| m.input_price_per_mtok.to_string()),
@@ -162,18 +160,8 @@ pub async fn send(
         }
         Start::Fresh(prep) => prep,
     };
-    // The upstream request opens while the user message is stored; if that
-    // fails, the answer is dropped (and the request aborted).
-    let (user_message, outcome) = {
-        let mut discard = Discard;
-        let answering = prep.answer(rc.config, &rc.request_id, &mut discard);
-        let storing = prep.user.store(c);
-        futures::pin_mut!(answering, storing);
-        match futures::future::select(storing, answering).await {
-            Either::Left((stored, answering)) => (stored?, answering.await),
-            Either::Right((outcome, storing)) => (storing.await?, outcome),
-        }
-    };
+    let user_message = prep.user.store(c).await?;
+    let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
     let body = finish(c, &prep, &user_message, &outcome).await?;
     let ending = outcome.ending;
     if prep.needs_title && ending == Ending::Complete {
@@ -220,12 +208,43 @@ fn event_stream(resp: Response) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-/// Sends encoded events to the client's response stream.
-struct ChannelSink(UnboundedSender<Vec<u8>>);
+/// Sends encoded events to the client's response stream, holding back
+/// `message_stop` until [`ChannelSink::release`] (or the sink's drop).
+struct ChannelSink {
+    tx: UnboundedSender<Vec<u8>>,
+    held: Option<String>,
+}
+
+impl ChannelSink {
+    fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
+        ChannelSink { tx, held: None }
+    }
+
+    /// Sends what was held back.
+    fn release(&mut self) {
+        if let Some(stop) = self.held.take() {
+            let _ = self.tx.unbounded_send(stop.into_bytes());
+        }
+    }
+}
+
+impl Drop for ChannelSink {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 impl Sink for ChannelSink {
-    fn send(&mut self, event: String) -> bool {
-        self.0.unbounded_send(event.into_bytes()).is_ok()
+    fn send(&mut self, mut event: String) -> bool {
+        let stop = Encoder::stop_event();
+        if event.ends_with(&stop) {
+            event.truncate(event.len() - stop.len());
+            self.held = Some(stop);
+            if event.is_empty() {
+                return !self.tx.is_closed();
+            }
+        }
+        self.tx.unbounded_send(event.into_bytes()).is_ok()
     }
 }
 
@@ -247,18 +266,13 @@ pub async fn stream(
         }
         Start::Fresh(prep) => prep,
     };
+    let user_message = prep.user.store(c).await?;
     let (tx, rx) = unbounded::<Vec<u8>>();
-    let (stored_tx, stored_rx) = oneshot::channel::<Message>();
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
     let rid = rc.request_id.clone();
-    let user = prep.user.clone();
-    // The answer starts now: the upstream request opens while the user
-    // message is stored below; events wait in the channel until the
-    // response is returned. Without a stored user message the answer is
-    // dropped (the client gets the error instead, and the relay stops).
     rc.ctx.wait_until(async move {
-        let mut sink = ChannelSink(tx);
+        let mut sink = ChannelSink::new(tx);
         let outcome = prep.answer(config, &rid, &mut sink).await;
         let answer_id = prep.answer_id.to_string();
         if outcome.ending == Ending::Failed {
@@ -269,23 +283,22 @@ pub async fn stream(
                 "every model provider failed; your message was saved, try again",
             ));
         }
-        drop(sink);
-        let Ok(user_message) = stored_rx.await else {
-            console_warn!("[{rid}] the user message was not stored; the answer is dropped");
-            return;
-        };
+        // `message_stop` goes out once the answer is stored, so a client
+        // that sends its next message at once finds this answer in place
+        // (in order, and in the next context).
+        let outcome = &outcome;
         let stored = db::with_client(&env, |c| async move {
-            let body = finish(&c, &prep, &user_message, &outcome).await?;
-            title_if_needed(&c, config, &prep, &outcome).await;
-            Ok(body)
+            let body = finish(&c, &prep, &user_message, outcome).await;
+            sink.release();
+            drop(sink);
+            title_if_needed(&c, config, &prep, outcome).await;
+            body
         })
         .await;
         if let Err(e) = stored {
             console_error!("[{rid}] could not store the answer: {e:?}");
         }
     });
-    let user_message = user.store(c).await?;
-    let _ = stored_tx.send(user_message);
     let body = rx.map(Ok::<Vec<u8>, worker::Error>);
     event_stream(Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?)
 }

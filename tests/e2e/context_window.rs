@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use tiktoken_rs::cl100k_base_singleton;
 
 use crate::support::{
-    db, get, marker, messages_of, requests, script, send_message, send_ok, stream_path,
-    test_limits, user_with_conversation, Auth, Session, FALLBACK_MODEL, SMALL_WINDOW_MODEL,
+    db, get, marker, messages_of, requests, script, send_message, send_ok, stream_message,
+    stream_path, test_limits, user_with_conversation, Auth, Session, FALLBACK_MODEL,
+    SMALL_WINDOW_MODEL,
 };
 
 const PER_MESSAGE: u32 = 4;
@@ -151,15 +152,14 @@ async fn stored_counts(id: &str) -> Vec<Option<i32>> {
 }
 
 /// The `desc` of the `context` Server-Timing entry: how many texts were tokenised.
-fn counted(r: &crate::support::Reply) -> u32 {
-    let entry = r
-        .headers
+fn counted(headers: &reqwest::header::HeaderMap) -> u32 {
+    let entry = headers
         .get_all("server-timing")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .find(|e| e.trim().starts_with("context;"))
-        .unwrap_or_else(|| panic!("a context timing: {:?}", r.headers));
+        .unwrap_or_else(|| panic!("a context timing: {headers:?}"));
     let desc = entry.split("desc=\"").nth(1).expect("desc");
     desc.split(' ')
         .next()
@@ -180,7 +180,7 @@ async fn a_long_conversation_sends_the_newest_exchanges_that_fit_and_counts_once
     let new = format!("And the newest question {mk}");
     let r = send_message(Auth::Bearer(&s.access), &id, &json!({ "content": new })).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let first_counted = counted(&r);
+    let first_counted = counted(&r.headers);
     for entry in ["total", "ratelimit", "db", "context"] {
         assert!(r.server_timing(entry).is_some(), "{entry}: {:?}", r.headers);
     }
@@ -206,18 +206,84 @@ async fn a_long_conversation_sends_the_newest_exchanges_that_fit_and_counts_once
     }
     assert_eq!(counts[n], Some(i32::try_from(tokens(&new)).unwrap()));
 
-    // The next send tokenises only what is new: the answer and the message.
+    // The next send (streamed) tokenises only what is new: the previous
+    // answer (Groq reported no separate answer count) and the new message.
     let mk2 = marker();
     script(&mk2, Some("groq"), json!({"text": "Another."}), 1).await;
+    let next = format!("One more {mk2}");
+    let r = stream_message(&s.access, &id, &json!({ "content": next })).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.ended && r.raw.contains("message_stop"), "{}", r.raw);
+    assert_eq!(counted(&r.headers), 2, "counted again");
+    // `message_stop` came after the answer was stored: it is there, in order.
+    let stored = messages_of(&s.access, &id).await;
+    let tail: Vec<(&str, &str)> = stored[stored.len() - 2..]
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tail, [("user", next.as_str()), ("assistant", "Another.")]);
+    let counts = stored_counts(&id).await;
+    assert_eq!(
+        counts[n + 1],
+        Some(i32::try_from(tokens("Short answer.")).unwrap()),
+        "the previous answer, counted once"
+    );
+    assert_eq!(counts[n + 2], Some(i32::try_from(tokens(&next)).unwrap()));
+}
+
+#[tokio::test]
+async fn a_conversation_well_within_its_budget_is_not_tokenised() {
+    let (s, id) = user_with_conversation(&json!({"model": SMALL_WINDOW_MODEL})).await;
+    seed(&s, &id, 2).await;
+    let mk = marker();
+    script(&mk, Some("groq"), json!({"text": "Fine."}), 1).await;
     let r = send_message(
         Auth::Bearer(&s.access),
         &id,
-        &json!({ "content": format!("One more {mk2}") }),
+        &json!({ "content": format!("Small talk {mk}") }),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert!(counted(&r) <= 3, "counted again: {}", counted(&r));
-    assert!(first_counted > 3 * counted(&r), "{first_counted}");
+    assert_eq!(
+        counted(&r.headers),
+        0,
+        "the byte-length bound fits the budget"
+    );
+    assert_eq!(requests(&mk).await.len(), 1);
+    let sent = sent_turns(&requests(&mk).await[0]);
+    assert_eq!(
+        sent.len(),
+        5,
+        "all four earlier messages and the new one: {sent:?}"
+    );
+    assert!(stored_counts(&id).await[..4].iter().all(Option::is_none));
+}
+
+#[tokio::test]
+async fn a_fallback_the_message_cannot_fit_is_skipped() {
+    let (s, id) = user_with_conversation(&json!({"model": SMALL_WINDOW_MODEL})).await;
+    let mk = marker();
+    // Inside Groq's 6,840-token budget, over Gemini's 2,920.
+    let digits: Vec<String> = (0..2_000).map(|i| (i % 10).to_string()).collect();
+    let long = format!("{mk} {}", digits.join(" "));
+    let size = tokens(&long);
+    let (small, large) = (
+        budget(FALLBACK_MODEL).await,
+        budget(SMALL_WINDOW_MODEL).await,
+    );
+    assert!(
+        size > small && size < large,
+        "{size} tokens, budgets {small} and {large}"
+    );
+    script(&mk, Some("groq"), json!({"status": 503}), 1).await;
+    script(&mk, Some("gemini"), json!({"text": "never"}), 1).await;
+    let r = send_message(Auth::Bearer(&s.access), &id, &json!({ "content": long })).await;
+    r.assert_error(502, "overloaded_error");
+    let seen = requests(&mk).await;
+    assert_eq!(seen.len(), 1, "Gemini was not called: {seen:?}");
+    assert_eq!(seen[0]["provider"], "groq");
+    let stored = messages_of(&s.access, &id).await;
+    assert_eq!(stored.len(), 1, "the user message stays: {stored:?}");
 }
 
 #[tokio::test]
@@ -232,13 +298,21 @@ async fn a_fallback_to_a_smaller_window_re_plans_and_stores_the_reported_size() 
     script(
         &mk,
         Some("gemini"),
-        json!({"text": "From the smaller window.", "usage": {"input_tokens": 2500, "output_tokens": 42}}),
+        json!({
+            "text": "From the smaller window.",
+            "usage": {"input_tokens": 2500, "output_tokens": 42, "thinking_tokens": 17}
+        }),
         1,
     )
     .await;
     let new = format!("Which window? {mk}");
     let body = send_ok(&s.access, &id, &json!({ "content": new })).await;
     assert_eq!(body["assistant_message"]["model"], FALLBACK_MODEL, "{body}");
+    assert_eq!(
+        body["assistant_message"]["output_tokens"],
+        42 + 17,
+        "{body}"
+    );
 
     let seen = requests(&mk).await;
     assert_eq!(seen.len(), 2, "{seen:?}");
@@ -249,7 +323,8 @@ async fn a_fallback_to_a_smaller_window_re_plans_and_stores_the_reported_size() 
     let on_gemini = assert_window(&sent_turns(&seen[1]), system, &history, &new, gemini_budget);
     assert!(on_gemini < on_groq, "re-planned: {on_gemini} < {on_groq}");
 
-    // Gemini reports the answer's own size (candidatesTokenCount): stored.
+    // Gemini reports the answer's own size (candidatesTokenCount, without
+    // the thoughts): that is what is stored.
     let counts = stored_counts(&id).await;
     assert_eq!(counts.last(), Some(&Some(42)));
 }
@@ -260,7 +335,8 @@ async fn a_message_that_cannot_fit_is_422_and_nothing_is_stored_or_sent() {
         user_with_conversation(&json!({"system_prompt": "Short.", "model": SMALL_WINDOW_MODEL}))
             .await;
     let mk = marker();
-    // About 10,000 tokens in under 32,000 characters: over the 6,840-token budget.
+    // About 20,000 tokens (a digit and a space are two) in under 32,000
+    // characters: far over the 6,840-token budget.
     let digits: Vec<String> = (0..10_000).map(|i| (i % 10).to_string()).collect();
     let huge = format!("{mk} {}", digits.join(" "));
     assert!(huge.chars().count() <= 32_000 && tokens(&huge) > budget(SMALL_WINDOW_MODEL).await);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::{
-    assert_cost, cost, is_text_delta, is_uuid, marker, messages_of, requests, script,
+    assert_cost, cost, db, is_text_delta, is_uuid, marker, messages_of, requests, script,
     stored_answer, stream_message, stream_until, user_with_conversation, wait_for_messages,
     wait_for_requests, DEFAULT_MODEL, FALLBACK_MODEL,
 };
@@ -330,4 +330,61 @@ async fn pings_keep_the_connection_alive_before_the_first_token() {
     }
     assert_eq!(reply.start_message()["model"], DEFAULT_MODEL, "no fallback");
     assert_eq!(reply.text(), "late but fine");
+}
+
+#[tokio::test]
+async fn message_stop_comes_only_once_the_answer_is_stored() {
+    let (s, id) = user_with_conversation(&json!({"title": "stop after store"})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({"text": "stored before the end", "first_byte_delay_ms": 800}),
+        1,
+    )
+    .await;
+    let (access, conversation) = (s.access.clone(), id.clone());
+    let content = format!("Hold the end {mk}");
+    // Clients act on `message_stop` (the body may end later): read until it.
+    let streaming = tokio::spawn(async move {
+        let body = json!({ "content": content });
+        stream_until(&access, &conversation, &body, |events| {
+            events.last().is_some_and(|e| e.event == "message_stop")
+        })
+        .await
+    });
+    // Once the user message is in, lock the conversation row: storing the
+    // answer (its insert updates the row) has to wait for the lock.
+    wait_for_messages(&s.access, &id, 1, STORE_WITHIN).await;
+    let mut client = db().await;
+    let tx = client.transaction().await.expect("begin");
+    tx.execute(
+        "SELECT 1 FROM conversations WHERE id = $1::text::uuid FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .expect("lock the conversation");
+    let done = wait_for_requests(&mk, Duration::from_secs(10), |r| {
+        r.first().is_some_and(|r| r["completed"] == true)
+    })
+    .await;
+    assert_eq!(
+        done[0]["completed"], true,
+        "the stand-in finished: {done:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !streaming.is_finished(),
+        "the stream ended while its answer could not be stored"
+    );
+    tx.commit().await.expect("unlock");
+    let r = streaming.await.expect("the stream task");
+    assert!(r.events.last().is_some_and(|e| e.event == "message_stop"));
+    let stored = messages_of(&s.access, &id).await;
+    assert_eq!(
+        stored.len(),
+        2,
+        "the answer is there at message_stop: {stored:?}"
+    );
+    assert_eq!(stored[1]["content"], "stored before the end");
 }
