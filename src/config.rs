@@ -8,10 +8,7 @@
 use std::fmt;
 
 use crate::llm::catalogue::{self, Limits, Model, UNKNOWN_MODEL_LIMITS};
-use crate::llm::window;
-
-/// The smallest prompt budget a `MODEL_LIMITS` entry may leave.
-pub const MIN_PROMPT_BUDGET: u32 = 256;
+use crate::llm::limits::parse_overrides;
 
 /// Default model when a conversation names none (`DEFAULT_MODEL`).
 pub const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
@@ -182,7 +179,7 @@ impl Config {
             }
         }
 
-        let model_limits = parse_model_limits(get("MODEL_LIMITS").as_deref(), &mut problems);
+        let model_limits = parse_overrides(get("MODEL_LIMITS").as_deref(), &mut problems);
 
         let config = Config {
             jwt_secret,
@@ -223,46 +220,6 @@ impl Config {
             .or_else(|| catalogue::find(model).map(Model::limits))
             .unwrap_or(UNKNOWN_MODEL_LIMITS)
     }
-}
-
-/// Parses `MODEL_LIMITS`: `model=context_window/max_output_tokens` entries
-/// separated by `;`, for models in the catalogue.
-fn parse_model_limits(raw: Option<&str>, problems: &mut Vec<String>) -> Vec<(String, Limits)> {
-    let Some(raw) = raw else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-        let parsed = entry.rsplit_once('=').and_then(|(id, limits)| {
-            let (window, output) = limits.split_once('/')?;
-            let limits = Limits {
-                context_window: window.trim().parse().ok()?,
-                max_output_tokens: output.trim().parse().ok()?,
-            };
-            Some((id.trim().to_string(), limits))
-        });
-        match parsed {
-            Some((id, _)) if catalogue::find(&id).is_none() => {
-                problems.push(format!(
-                    "MODEL_LIMITS names {id:?}, which is not in the model catalogue"
-                ));
-            }
-            Some((_, l))
-                if l.max_output_tokens == 0 || window::budget(l, None) < MIN_PROMPT_BUDGET =>
-            {
-                problems.push(format!(
-                    "MODEL_LIMITS entry {entry:?}: the answer limit must be at least 1, and the \
-                     window less the answer limit and the safety margin must leave at least \
-                     {MIN_PROMPT_BUDGET} tokens for the prompt"
-                ));
-            }
-            Some(pair) => out.push(pair),
-            None => problems.push(format!(
-                "MODEL_LIMITS entry {entry:?} must look like model=context_window/max_output_tokens"
-            )),
-        }
-    }
-    out
 }
 
 /// Parses `ALLOWED_ORIGINS`: `*`, or origins separated by commas (trailing `/` ignored).

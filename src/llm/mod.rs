@@ -8,6 +8,7 @@ pub mod client;
 pub mod fallback;
 pub mod gemini;
 pub mod groq;
+pub mod limits;
 pub mod routes;
 pub mod tokens;
 pub mod window;

@@ -13,7 +13,6 @@
 //! and only as far back as the budget reaches). The counts made here are
 //! handed back so they can be stored.
 
-use super::catalogue::Limits;
 use super::chat::Role;
 use super::tokens::upper_bound;
 
@@ -21,24 +20,6 @@ use super::tokens::upper_bound;
 pub const PER_MESSAGE: u32 = 4;
 /// Tokens that prime the answer.
 pub const PER_REPLY: u32 = 3;
-
-/// The safety margin for the difference between `cl100k_base` counts and
-/// the provider's own tokeniser: 2% of the window, at least 64 tokens.
-pub fn margin(context_window: u32) -> u32 {
-    (context_window / 50).max(64)
-}
-
-/// Tokens the prompt may use: the window less the answer reserve (the
-/// request's `max_tokens`, else the model's answer limit) and the margin.
-pub fn budget(limits: Limits, max_tokens: Option<u32>) -> u32 {
-    let reserve = max_tokens.map_or(limits.max_output_tokens, |n| {
-        n.min(limits.max_output_tokens)
-    });
-    limits
-        .context_window
-        .saturating_sub(reserve)
-        .saturating_sub(margin(limits.context_window))
-}
 
 /// One earlier message of the conversation.
 #[derive(Debug, Clone)]
@@ -237,27 +218,6 @@ mod tests {
                 tokens: None,
             })
             .collect()
-    }
-
-    #[test]
-    fn budget_reserves_the_answer_and_a_margin() {
-        let l = Limits {
-            context_window: 131_072,
-            max_output_tokens: 65_536,
-        };
-        assert_eq!(budget(l, None), 131_072 - 65_536 - 2_621);
-        assert_eq!(budget(l, Some(1_000)), 131_072 - 1_000 - 2_621);
-        assert_eq!(budget(l, Some(100_000)), budget(l, None));
-        let small = Limits {
-            context_window: 1_000,
-            max_output_tokens: 200,
-        };
-        assert_eq!(budget(small, None), 1_000 - 200 - 64);
-        let tiny = Limits {
-            context_window: 100,
-            max_output_tokens: 90,
-        };
-        assert_eq!(budget(tiny, None), 0);
     }
 
     #[test]

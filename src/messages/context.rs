@@ -11,8 +11,9 @@ use crate::config::Config;
 use crate::http::{ApiError, FieldError};
 use crate::llm::chat::{Role, Turn};
 use crate::llm::fallback::Attempt;
+use crate::llm::limits;
 use crate::llm::tokens;
-use crate::llm::window::{self, Context, Earlier};
+use crate::llm::window::{Context, Earlier};
 
 /// The context windows of a send: one per attempt (re-planned for each
 /// model's window), the counts made, and the new message's tokens.
@@ -54,8 +55,8 @@ pub fn plan_windows(
     let mut context = Context::new(system, &sizes, &input.content);
     let mut planned = Vec::new();
     for (i, attempt) in attempts.into_iter().enumerate() {
-        let limits = config.limits(&attempt.model);
-        let budget = window::budget(limits, input.max_tokens);
+        let model_limits = config.limits(&attempt.model);
+        let budget = limits::budget(model_limits, input.max_tokens);
         match context.plan(budget, &mut tokens::count) {
             Ok(w) => {
                 let mut turns: Vec<Turn> = earlier[w.first..]
@@ -73,7 +74,7 @@ pub fn plan_windows(
                     attempt,
                     turns,
                     input_estimate: w.estimate,
-                    max_output_tokens: limits.max_output_tokens,
+                    max_output_tokens: model_limits.max_output_tokens,
                 });
             }
             Err(e) if i == 0 => {

@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use conversation_api::llm::catalogue::Limits;
 use conversation_api::llm::chat::Role;
+use conversation_api::llm::limits::budget;
 use conversation_api::llm::tokens;
-use conversation_api::llm::window::{budget, Context, Earlier};
+use conversation_api::llm::window::{Context, Earlier};
 
 /// About 150 tokens of English prose per message.
 fn message(i: usize) -> String {
