@@ -124,14 +124,20 @@ pub fn listing(
 ) -> Vec<Listed> {
     MODELS
         .iter()
-        .map(|model| Listed {
-            model: Model {
-                context_window: limits(model).context_window,
-                max_output_tokens: limits(model).max_output_tokens,
-                ..model.clone()
-            },
-            is_default: model.id == default_model,
-            is_fallback: model.id == fallback_model,
+        .map(|model| {
+            let Limits {
+                context_window,
+                max_output_tokens,
+            } = limits(model);
+            Listed {
+                model: Model {
+                    context_window,
+                    max_output_tokens,
+                    ..model.clone()
+                },
+                is_default: model.id == default_model,
+                is_fallback: model.id == fallback_model,
+            }
         })
         .collect()
 }

@@ -19,6 +19,12 @@ use crate::sse::{LlmEvent, StopReason};
 pub trait Sink {
     /// Delivers one encoded event; false when the client has gone away.
     fn send(&mut self, event: String) -> bool;
+
+    /// Delivers the closing events of a finished answer (`message_delta`,
+    /// `message_stop`); a sink may hold them until the answer is stored.
+    fn end(&mut self, events: String) -> bool {
+        self.send(events)
+    }
 }
 
 /// A sink that drops everything (the non-streaming route still runs the

@@ -89,7 +89,7 @@ impl Relay {
         let ending = match step {
             Step::Finished => {
                 let out = self.output_tokens();
-                sink.send(self.encoder.finish(self.stop, out));
+                sink.end(self.encoder.finish(self.stop, out));
                 Ending::Complete
             }
             Step::Broken(reason) => {

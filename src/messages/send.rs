@@ -208,8 +208,8 @@ fn event_stream(resp: Response) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-/// Sends encoded events to the client's response stream, holding back
-/// `message_stop` until [`ChannelSink::release`] (or the sink's drop).
+/// Sends encoded events to the client's response stream, holding back the
+/// closing events until [`ChannelSink::release`] (or the sink's drop).
 struct ChannelSink {
     tx: UnboundedSender<Vec<u8>>,
     held: Option<String>,
@@ -222,8 +222,8 @@ impl ChannelSink {
 
     /// Sends what was held back.
     fn release(&mut self) {
-        if let Some(stop) = self.held.take() {
-            let _ = self.tx.unbounded_send(stop.into_bytes());
+        if let Some(end) = self.held.take() {
+            let _ = self.tx.unbounded_send(end.into_bytes());
         }
     }
 }
@@ -235,16 +235,13 @@ impl Drop for ChannelSink {
 }
 
 impl Sink for ChannelSink {
-    fn send(&mut self, mut event: String) -> bool {
-        let stop = Encoder::stop_event();
-        if event.ends_with(&stop) {
-            event.truncate(event.len() - stop.len());
-            self.held = Some(stop);
-            if event.is_empty() {
-                return !self.tx.is_closed();
-            }
-        }
+    fn send(&mut self, event: String) -> bool {
         self.tx.unbounded_send(event.into_bytes()).is_ok()
+    }
+
+    fn end(&mut self, events: String) -> bool {
+        self.held = Some(events);
+        !self.tx.is_closed()
     }
 }
 
@@ -283,9 +280,9 @@ pub async fn stream(
                 "every model provider failed; your message was saved, try again",
             ));
         }
-        // `message_stop` goes out once the answer is stored, so a client
-        // that sends its next message at once finds this answer in place
-        // (in order, and in the next context).
+        // The closing events (`message_delta`, `message_stop`) go out once
+        // the answer is stored, so a client that sends its next message at
+        // once finds this answer in place (in order, and in the next context).
         let outcome = &outcome;
         let stored = db::with_client(&env, |c| async move {
             let body = finish(&c, &prep, &user_message, outcome).await;

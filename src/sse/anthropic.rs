@@ -239,11 +239,6 @@ impl Encoder {
         .encode()
     }
 
-    /// The `message_stop` event, as [`Encoder::finish`] ends with it.
-    pub fn stop_event() -> String {
-        Event::MessageStop.encode()
-    }
-
     /// A `ping` event (keep-alive).
     pub fn ping() -> String {
         Event::Ping.encode()
