@@ -153,18 +153,9 @@ async fn stored_counts(id: &str) -> Vec<Option<i32>> {
 
 /// The `desc` of the `context` Server-Timing entry: how many texts were tokenised.
 fn counted(headers: &reqwest::header::HeaderMap) -> u32 {
-    let entry = headers
-        .get_all("server-timing")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|e| e.trim().starts_with("context;"))
-        .unwrap_or_else(|| panic!("a context timing: {headers:?}"));
-    let desc = entry.split("desc=\"").nth(1).expect("desc");
-    desc.split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count")
+    harness::server_timing::find(headers, "context")
+        .and_then(|e| e.desc_count())
+        .unwrap_or_else(|| panic!("a context timing with a count: {headers:?}"))
 }
 
 #[tokio::test]

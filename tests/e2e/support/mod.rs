@@ -104,16 +104,7 @@ impl Reply {
 
     /// The `dur` of a `Server-Timing` entry, if the response has it.
     pub fn server_timing(&self, name: &str) -> Option<f64> {
-        self.headers
-            .get_all("server-timing")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .find_map(|entry| {
-                let mut parts = entry.trim().split(';');
-                (parts.next()? == name).then_some(())?;
-                parts.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
-            })
+        harness::server_timing::find(&self.headers, name)?.dur
     }
 }
 

@@ -1,6 +1,7 @@
 //! Test and development harness for Conversation API.
 pub mod migrate;
 pub mod procs;
+pub mod server_timing;
 pub mod stack;
 pub mod standin;
 

@@ -284,21 +284,9 @@ async fn first_and_total(req: reqwest::RequestBuilder, needle: &str) -> Result<T
     if !resp.status().is_success() {
         return Err(format!("streaming request failed with {}", resp.status()));
     }
-    let server = resp
-        .headers()
-        .get_all("server-timing")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|entry| {
-            let mut parts = entry.trim().split(';');
-            let name = parts.next()?.to_string();
-            let dur = parts
-                .find_map(|p| p.trim().strip_prefix("dur="))?
-                .parse()
-                .ok()?;
-            Some((name, dur))
-        })
+    let server = harness::server_timing::entries(resp.headers())
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.dur?)))
         .collect();
     let mut body = resp.bytes_stream();
     let mut seen = String::new();

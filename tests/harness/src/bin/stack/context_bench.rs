@@ -144,27 +144,8 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
 
 /// `(dur, count)` from `Server-Timing: context;dur=N;desc="M counted"`.
 fn context_timing(headers: &reqwest::header::HeaderMap) -> (f64, u32) {
-    let entry = headers
-        .get_all("server-timing")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|e| e.trim().starts_with("context;"))
-        .unwrap_or_default()
-        .to_string();
-    let field = |name: &str| {
-        entry
-            .split(';')
-            .find_map(|p| p.trim().strip_prefix(name))
-            .unwrap_or_default()
-            .trim_matches('"')
-            .to_string()
-    };
-    let dur = field("dur=").parse().unwrap_or(0.0);
-    let counted = field("desc=")
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let entry = harness::server_timing::find(headers, "context");
+    let dur = entry.as_ref().and_then(|e| e.dur).unwrap_or(0.0);
+    let counted = entry.and_then(|e| e.desc_count()).unwrap_or(0);
     (dur, counted)
 }
