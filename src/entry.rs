@@ -1,30 +1,23 @@
 //! The Worker's entry points: `start` installs the panic hook, `fetch`
-//! stamps every response (request id, security headers, CORS) and hands the
-//! request to its route.
+//! stamps every response (request id, security headers, CORS) and runs the
+//! request through one pipeline driven by its row in the route table:
+//! match → authenticate → limit → handle → stamp headers.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-use tokio_postgres::Client;
-
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
-use crate::app::{self, Resolution, Route};
-use crate::auth::{self, routes, Principal, Verified};
+use crate::app::{self, Access, Ctx, Resolution, RouteSpec};
+use crate::auth::{self, Verified};
 use crate::config::{Config, ConfigError};
-use crate::conversations::routes as conversations;
 use crate::db;
-use crate::health;
-use crate::http::context::RequestContext;
+use crate::http::context::{misconfigured, RequestContext};
 use crate::http::headers::{cors_headers, preflight_headers, request_id};
 use crate::http::request::header;
 use crate::http::{respond, ApiError};
-use crate::llm;
-use crate::messages::routes as messages;
-use crate::messages::send;
-use crate::rate_limit::{self, client::Kind};
-use crate::usage;
+use crate::rate_limit;
 
 /// The configuration, parsed and validated once per isolate.
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
@@ -68,7 +61,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Err(_) => Vec::new(),
         };
         let result = if app::path_exists(&path) {
-            respond::empty(204).map_err(|e| ApiError::Internal(e.to_string()))
+            respond::empty(204).map_err(ApiError::from)
         } else {
             Err(ApiError::NotFound(format!("no route for {path}")))
         };
@@ -113,12 +106,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(resp)
 }
 
-/// Resolves the route, applies the rate limits, and runs its handler.
+/// Matches the route, authenticates, applies the rate limits and runs the
+/// handler, as the route's row in [`app::table`] says.
 ///
 /// Order matters: credentials are checked and the limiter decides before
-/// any query runs where possible: the per-IP limit of the auth routes before
-/// the connection opens, an access token's user limit while it opens (a
-/// refused request closes it unused); an API key is looked up first.
+/// any query runs where possible: the per-IP limit of the public routes
+/// before the connection opens, an access token's user limit while it opens
+/// (a refused request closes it unused); an API key is looked up first.
+/// Routes that open no database (see [`RouteSpec::opens_database`]) run
+/// straight away, even when the configuration is invalid.
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     req: Request,
@@ -137,107 +133,73 @@ async fn dispatch(
             return Err(ApiError::NotFound(format!("no route for {method} {path}")))
         }
     };
-    if route == Route::Health {
-        return health::handle(&req, &env, config.as_ref().map(|_| ())).await;
+    let rc = config.as_ref().ok().map(|config| {
+        Rc::new(RequestContext {
+            env: env.clone(),
+            ctx,
+            config,
+            request_id: rid.to_string(),
+            response_headers,
+        })
+    });
+    let mut handler_ctx = Ctx::new(req, params, env.clone(), config, rc.clone());
+    if !route.opens_database() {
+        return (route.handler)(handler_ctx).await;
     }
-    let Ok(config) = config else {
-        return Err(ApiError::Misconfigured(
-            "the server is misconfigured and refuses to serve; see /health and the log".into(),
-        ));
-    };
-    if route == Route::Models {
-        return llm::routes::models(config);
-    }
-    let rc = RequestContext {
-        env: env.clone(),
-        ctx,
-        config,
-        request_id: rid.to_string(),
-        response_headers,
-    };
-    let kind = rate_limit::kind_of(route);
-    let verified = if route.is_public() {
-        if kind == Kind::Auth {
-            let ip = header(&req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
-            rate_limit::enforce(&rc, &format!("ip:{ip}"), kind).await?;
-        }
-        None
-    } else {
-        Some(auth::verify(&rc, &req)?)
-    };
+    let rc = rc.ok_or_else(misconfigured)?;
+    let verified = authenticate(route, &rc, &handler_ctx.req).await?;
     // An access token names its user: the limiter decides while the
     // database connection opens, and no query runs for a refused request.
-    let jwt_user = match &verified {
-        Some(Verified::Jwt(user_id)) => Some(format!("user:{user_id}")),
-        _ => None,
-    };
-    let rc = &rc;
-    let limited = async {
-        match &jwt_user {
-            Some(key) => rate_limit::enforce(rc, key, kind).await,
-            None => Ok(()),
+    let gate = {
+        let rc = rc.clone();
+        let key = match (&verified, route.limit) {
+            (Some(Verified::Jwt(user_id)), Some(kind)) => Some((format!("user:{user_id}"), kind)),
+            _ => None,
+        };
+        async move {
+            match key {
+                Some((key, kind)) => rate_limit::enforce(&rc, &key, kind).await,
+                None => Ok(()),
+            }
         }
     };
     let connecting = crate::runtime::now_ms();
-    db::with_client_after(&env, limited, |mut client| async move {
+    db::with_client_after(&env, gate, move |client| async move {
         rc.timing(
             "db",
             crate::runtime::now_ms().saturating_sub(connecting),
             None,
         );
-        let principal = match verified {
-            None => None,
-            Some(v) => {
-                let by_key = matches!(v, Verified::ApiKey(_));
-                let p = auth::resolve(rc, v, &client).await?;
-                if by_key {
-                    rate_limit::enforce(rc, &format!("user:{}", p.user_id), kind).await?;
-                }
-                Some(p)
+        if let Some(v) = verified {
+            let by_key = matches!(v, Verified::ApiKey(_));
+            let p = auth::resolve(&rc, v, &client).await?;
+            if let (true, Some(kind)) = (by_key, route.limit) {
+                rate_limit::enforce(&rc, &format!("user:{}", p.user_id), kind).await?;
             }
-        };
-        let result = handle(route, &params, req, rc, principal, &mut client).await;
-        drop(client);
-        result
+            if route.access == Access::AccessTokenOnly {
+                p.require_session()?;
+            }
+            handler_ctx.principal = Some(p);
+        }
+        handler_ctx.db = Some(client);
+        (route.handler)(handler_ctx).await
     })
     .await
 }
 
-/// Runs one database-backed route.
-async fn handle(
-    route: Route,
-    params: &[String],
-    req: Request,
+/// Checks the credentials a route needs without I/O, or, on a public route
+/// with a limit, counts the request against the client IP's limits.
+async fn authenticate(
+    route: &RouteSpec,
     rc: &RequestContext,
-    principal: Option<Principal>,
-    c: &mut Client,
-) -> Result<Response, ApiError> {
-    match route {
-        Route::Register => return routes::register(rc, req, c).await,
-        Route::Login => return routes::login(rc, req, c).await,
-        Route::Refresh => return routes::refresh(rc, req, c).await,
-        _ => {}
+    req: &Request,
+) -> Result<Option<Verified>, ApiError> {
+    if route.access != Access::Public {
+        return auth::verify(rc, req).map(Some);
     }
-    let p =
-        principal.ok_or_else(|| ApiError::Internal(format!("{route:?} ran unauthenticated")))?;
-    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
-    match route {
-        Route::Logout => routes::logout(&p, req, c).await,
-        Route::Me => routes::me(&p, c).await,
-        Route::CreateApiKey => routes::create_api_key(&p, req, c).await,
-        Route::ListApiKeys => routes::list_api_keys(&p, c).await,
-        Route::DeleteApiKey => routes::delete_api_key(&p, param(0), c).await,
-        Route::CreateConversation => conversations::create(rc, &p, req, c).await,
-        Route::ListConversations => conversations::list(&p, &req, c).await,
-        Route::GetConversation => conversations::get(&p, param(0), c).await,
-        Route::UpdateConversation => conversations::update(&p, req, param(0), c).await,
-        Route::DeleteConversation => conversations::delete(&p, param(0), c).await,
-        Route::ListMessages => messages::list(&p, &req, param(0), c).await,
-        Route::SendMessage => send::send(rc, &p, req, param(0), c).await,
-        Route::StreamMessage => send::stream(rc, &p, req, param(0), c).await,
-        Route::UsageStats => usage::stats::stats(&p, &req, c).await,
-        Route::Health | Route::Models | Route::Register | Route::Login | Route::Refresh => Err(
-            ApiError::Internal(format!("{route:?} reached the protected table")),
-        ),
+    if let Some(kind) = route.limit {
+        let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+        rate_limit::enforce(rc, &format!("ip:{ip}"), kind).await?;
     }
+    Ok(None)
 }

@@ -1,9 +1,9 @@
 //! `GET /health`: liveness, and with `?deep=1` a `SELECT 1` through Hyperdrive.
 
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::Response;
 
-use crate::config::ConfigError;
+use crate::app::Ctx;
 use crate::db;
 use crate::http::{respond, ApiError};
 
@@ -32,20 +32,17 @@ pub fn wants_deep(query: Option<&str>) -> Result<bool, ApiError> {
 
 /// Answers `/health`. An invalid configuration is reported here (500 with
 /// the list of problems) rather than by a panic.
-pub async fn handle(
-    req: &Request,
-    env: &Env,
-    config: Result<(), &ConfigError>,
-) -> Result<Response, ApiError> {
-    let url = req
+pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
+    let url = ctx
+        .req
         .url()
         .map_err(|e| ApiError::InvalidRequest(format!("bad URL: {e}")))?;
     let deep = wants_deep(url.query())?;
-    if let Err(problems) = config {
+    if let Some(problems) = ctx.config_problems() {
         return Err(ApiError::Misconfigured(problems.to_string()));
     }
     if deep {
-        db::with_client(env, |client| async move {
+        db::with_client(ctx.env(), |client| async move {
             client
                 .simple_query("SELECT 1")
                 .await
@@ -58,7 +55,7 @@ pub async fn handle(
     if deep {
         body["database"] = json!("ok");
     }
-    respond::json(200, &body).map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(respond::json(200, &body)?)
 }
 
 #[cfg(test)]

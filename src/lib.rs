@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod conversations;
 pub mod db;
+pub mod docs;
 pub mod health;
 pub mod http;
 pub mod llm;

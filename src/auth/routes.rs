@@ -10,7 +10,8 @@ use super::kdf;
 use super::password::{self, Verdict, DEFAULT_ITERATIONS, DUMMY_HASH};
 use super::repo::{self, Rotation, User};
 use super::secrets::{self, API_KEY_PREFIX, API_KEY_VISIBLE, REFRESH_PREFIX};
-use super::{email, token, Principal};
+use super::{email, token};
+use crate::app::Ctx;
 use crate::db::time::{rfc3339, rfc3339_opt};
 use crate::http::body::Fields;
 use crate::http::context::RequestContext;
@@ -26,7 +27,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn json(status: u16, body: &Value) -> Result<Response, ApiError> {
-    respond::json(status, body).map_err(internal)
+    Ok(respond::json(status, body)?)
 }
 
 /// `{id, email, created_at}`.
@@ -89,34 +90,28 @@ async fn credentials(req: &mut Request, strict: bool) -> Result<(String, String)
 }
 
 /// `POST /api/v1/auth/register`.
-pub async fn register(
-    rc: &RequestContext,
-    mut req: Request,
-    c: &Client,
-) -> Result<Response, ApiError> {
-    let (email, pw) = credentials(&mut req, true).await?;
+pub async fn register(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (rc, c) = (ctx.rc()?, ctx.take_db()?);
+    let (email, pw) = credentials(&mut ctx.req, true).await?;
     let salt = secrets::random_bytes::<{ password::SALT_LEN }>().map_err(internal)?;
     let hash = kdf::hash(&pw, &salt, DEFAULT_ITERATIONS)
         .await
         .map_err(internal)?;
-    let user = repo::insert_user(c, &email, &hash).await?;
-    let body = token_pair(rc, c, &user, Uuid::new_v4()).await?;
+    let user = repo::insert_user(&c, &email, &hash).await?;
+    let body = token_pair(&rc, &c, &user, Uuid::new_v4()).await?;
     json(201, &body)
 }
 
 /// `POST /api/v1/auth/login`. Unknown e-mail and wrong password cost the
 /// same (a dummy hash is verified) and answer the same 401.
-pub async fn login(
-    rc: &RequestContext,
-    mut req: Request,
-    c: &Client,
-) -> Result<Response, ApiError> {
-    let (email, pw) = credentials(&mut req, false).await?;
+pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (rc, c) = (ctx.rc()?, ctx.take_db()?);
+    let (email, pw) = credentials(&mut ctx.req, false).await?;
     let refused = || ApiError::Authentication("invalid email or password".into());
     let user = if email.is_empty() || pw.chars().count() > password::MAX_LEN {
         None
     } else {
-        repo::user_by_email(c, &email).await?
+        repo::user_by_email(&c, &email).await?
     };
     let Some(user) = user else {
         let _ = kdf::verify(&pw, DUMMY_HASH).await;
@@ -132,9 +127,9 @@ pub async fn login(
                 let fresh = kdf::hash(&pw, &salt, DEFAULT_ITERATIONS)
                     .await
                     .map_err(internal)?;
-                repo::set_password_hash(c, user.id, &fresh).await?;
+                repo::set_password_hash(&c, user.id, &fresh).await?;
             }
-            let body = token_pair(rc, c, &user, Uuid::new_v4()).await?;
+            let body = token_pair(&rc, &c, &user, Uuid::new_v4()).await?;
             json(200, &body)
         }
         Verdict::Mismatch => Err(refused()),
@@ -163,12 +158,10 @@ async fn refresh_token_field(req: &mut Request) -> Result<String, ApiError> {
 }
 
 /// `POST /api/v1/auth/refresh`: rotation with reuse detection.
-pub async fn refresh(
-    rc: &RequestContext,
-    mut req: Request,
-    c: &mut Client,
-) -> Result<Response, ApiError> {
-    let presented = refresh_token_field(&mut req).await?;
+pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (rc, mut c) = (ctx.rc()?, ctx.take_db()?);
+    let c = &mut c;
+    let presented = refresh_token_field(&mut ctx.req).await?;
     let invalid = || ApiError::Authentication("invalid or expired refresh token".into());
     if !secrets::looks_like(&presented, REFRESH_PREFIX) {
         return Err(invalid());
@@ -193,7 +186,7 @@ pub async fn refresh(
                 rc.config.access_token_minutes,
             )
             .map_err(|e| internal(e.0))?;
-            json(200, &pair_json(rc, access, next, &user))
+            json(200, &pair_json(&rc, access, next, &user))
         }
         Rotation::Reused => {
             console_error!(
@@ -207,30 +200,29 @@ pub async fn refresh(
 }
 
 /// `POST /api/v1/auth/logout`: ends the session the refresh token belongs to.
-pub async fn logout(p: &Principal, mut req: Request, c: &Client) -> Result<Response, ApiError> {
-    let presented = refresh_token_field(&mut req).await?;
+pub async fn logout(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let presented = refresh_token_field(&mut ctx.req).await?;
     if secrets::looks_like(&presented, REFRESH_PREFIX) {
-        repo::revoke_family(c, p.user_id, &secrets::fingerprint(&presented)).await?;
+        repo::revoke_family(&c, p.user_id, &secrets::fingerprint(&presented)).await?;
     }
-    respond::empty(204).map_err(internal)
+    Ok(respond::empty(204)?)
 }
 
 /// `GET /api/v1/auth/me`.
-pub async fn me(p: &Principal, c: &Client) -> Result<Response, ApiError> {
-    let user = repo::user_by_id(c, p.user_id)
+pub async fn me(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let user = repo::user_by_id(&c, p.user_id)
         .await?
         .ok_or_else(|| ApiError::Authentication("unknown user".into()))?;
     json(200, &user_json(&user))
 }
 
 /// `POST /api/v1/auth/api-keys`: the only response that shows the key.
-pub async fn create_api_key(
-    p: &Principal,
-    mut req: Request,
-    c: &Client,
-) -> Result<Response, ApiError> {
-    p.require_session()?;
-    let mut f = Fields::new(read_object(&mut req).await?);
+/// Access tokens only (see the route table).
+pub async fn create_api_key(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let mut f = Fields::new(read_object(&mut ctx.req).await?);
     let name = f.required_str("name").map(|n| n.trim().to_string());
     let name = name.filter(|n| {
         let len = n.chars().count();
@@ -244,7 +236,7 @@ pub async fn create_api_key(
     let key = secrets::new_secret(API_KEY_PREFIX).map_err(internal)?;
     let prefix = &key[..API_KEY_VISIBLE];
     let row =
-        repo::insert_api_key(c, p.user_id, &name, prefix, &secrets::fingerprint(&key)).await?;
+        repo::insert_api_key(&c, p.user_id, &name, prefix, &secrets::fingerprint(&key)).await?;
     json(
         201,
         &json!({
@@ -258,9 +250,10 @@ pub async fn create_api_key(
 }
 
 /// `GET /api/v1/auth/api-keys`.
-pub async fn list_api_keys(p: &Principal, c: &Client) -> Result<Response, ApiError> {
-    p.require_session()?;
-    let keys = repo::list_api_keys(c, p.user_id).await?;
+/// Access tokens only (see the route table).
+pub async fn list_api_keys(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let keys = repo::list_api_keys(&c, p.user_id).await?;
     let data: Vec<Value> = keys
         .iter()
         .map(|k| {
@@ -277,12 +270,13 @@ pub async fn list_api_keys(p: &Principal, c: &Client) -> Result<Response, ApiErr
 }
 
 /// `DELETE /api/v1/auth/api-keys/{id}`: the key stops working at once.
-pub async fn delete_api_key(p: &Principal, id: &str, c: &Client) -> Result<Response, ApiError> {
-    p.require_session()?;
+/// Access tokens only (see the route table).
+pub async fn delete_api_key(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
     let not_found = || ApiError::NotFound("API key not found".into());
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    if repo::delete_api_key(c, p.user_id, id).await? {
-        respond::empty(204).map_err(internal)
+    let id = Uuid::parse_str(&ctx.param(0)).map_err(|_| not_found())?;
+    if repo::delete_api_key(&c, p.user_id, id).await? {
+        Ok(respond::empty(204)?)
     } else {
         Err(not_found())
     }

@@ -2,5 +2,6 @@
 //! filtered by owner), and the routes.
 
 pub mod input;
+pub mod owned;
 pub mod repo;
 pub mod routes;

@@ -182,6 +182,14 @@ impl ApiError {
     }
 }
 
+/// A Workers runtime failure (building a response, setting a header) is
+/// unexpected: 500, with the error's text for the log only.
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +262,14 @@ mod tests {
         assert_eq!(v["error"]["details"][0]["field"], "email");
         let not_found = serde_json::to_value(ApiError::NotFound("x".into()).envelope("r")).unwrap();
         assert!(not_found["error"].get("details").is_none());
+    }
+
+    #[test]
+    fn runtime_errors_are_internal_and_keep_their_text_for_the_log() {
+        let err = ApiError::from(worker::Error::RustError("header value invalid".into()));
+        assert_eq!(err.status(), 500);
+        assert_eq!(err.public_message(), "internal server error");
+        assert_eq!(err.log_detail(), Some("header value invalid"));
     }
 
     #[test]

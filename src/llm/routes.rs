@@ -4,13 +4,14 @@ use serde_json::json;
 use worker::Response;
 
 use super::catalogue::listing;
-use crate::config::Config;
+use crate::app::Ctx;
 use crate::http::{respond, ApiError};
 
 /// Lists every model with the deployment's limits, default and fallback.
-pub fn models(config: &Config) -> Result<Response, ApiError> {
+pub async fn models(ctx: Ctx) -> Result<Response, ApiError> {
+    let config = ctx.config()?;
     let data = listing(&config.default_model, &config.fallback_model, |m| {
         config.limits(m.id)
     });
-    respond::json(200, &json!({ "data": data })).map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(respond::json(200, &json!({ "data": data }))?)
 }

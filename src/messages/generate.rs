@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::answer::{expand, Ending, Outcome, Sink, Timing};
 use super::relay::Relay;
 use crate::config::Config;
 use crate::llm::chat::{Call, Turn};
@@ -14,96 +15,6 @@ use crate::runtime::timeout;
 use crate::sse::anthropic::Encoder;
 use crate::sse::think::ThinkSplitter;
 use crate::sse::{LlmEvent, StopReason};
-
-/// Where encoded events go: the client's stream, or nowhere (non-stream).
-pub trait Sink {
-    /// Delivers one encoded event; false when the client has gone away.
-    fn send(&mut self, event: String) -> bool;
-
-    /// Delivers the closing events of a finished answer (`message_delta`,
-    /// `message_stop`); a sink may hold them until the answer is stored.
-    fn end(&mut self, events: String) -> bool {
-        self.send(events)
-    }
-}
-
-/// A sink that drops everything (the non-streaming route still runs the
-/// encoder to collect the text).
-pub struct Discard;
-
-impl Sink for Discard {
-    fn send(&mut self, _event: String) -> bool {
-        true
-    }
-}
-
-/// How the answer ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// The model finished.
-    Complete,
-    /// The upstream broke off, or the client left, mid-answer.
-    Incomplete,
-    /// No provider produced a first token.
-    Failed,
-}
-
-impl Ending {
-    /// The stored `status` of the assistant message.
-    pub fn status(self) -> &'static str {
-        match self {
-            Ending::Complete => "complete",
-            Ending::Incomplete => "incomplete",
-            Ending::Failed => "error",
-        }
-    }
-}
-
-/// What an answer produced.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// How it ended.
-    pub ending: Ending,
-    /// The attempt that answered (`None` when all failed).
-    pub answered_by: Option<Attempt>,
-    /// Answer text.
-    pub text: String,
-    /// Reasoning, if any.
-    pub thinking: String,
-    /// Prompt tokens as reported by the provider.
-    pub input_tokens: Option<u32>,
-    /// Answer tokens as reported (reasoning included).
-    pub output_tokens: Option<u32>,
-    /// Answer tokens without reasoning, when the provider told them apart.
-    pub content_tokens: Option<u32>,
-    /// Why the model stopped.
-    pub stop: StopReason,
-    /// Every failed attempt, in order.
-    pub failures: Vec<(Attempt, Failure)>,
-}
-
-/// Timing of the relay.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// Longest wait for response headers and then for the first token.
-    pub first_token: Duration,
-    /// Silence after which a `ping` event is sent.
-    pub ping_every: Duration,
-    /// Silence after which the upstream counts as lost.
-    pub idle_limit: Duration,
-}
-
-impl Timing {
-    /// The timing configured for this deployment.
-    pub fn from_config(config: &Config) -> Timing {
-        let first = Duration::from_millis(config.first_token_timeout_ms);
-        Timing {
-            first_token: first,
-            ping_every: Duration::from_millis(config.stream_ping_interval_ms),
-            idle_limit: first.saturating_mul(4).max(Duration::from_secs(60)),
-        }
-    }
-}
 
 /// One attempt with the context planned for its model.
 #[derive(Debug, Clone)]
@@ -268,27 +179,4 @@ async fn wait_pinging<F: std::future::Future>(
 
 fn is_token(e: &LlmEvent) -> bool {
     matches!(e, LlmEvent::Text(_) | LlmEvent::Thinking(_))
-}
-
-/// Routes text through the `<thinking>` splitter (models without native
-/// reasoning) and drops reasoning nobody asked for.
-pub(super) fn expand(
-    events: Vec<LlmEvent>,
-    splitter: Option<&mut ThinkSplitter>,
-    thinking: bool,
-) -> Vec<LlmEvent> {
-    let mut out = Vec::with_capacity(events.len());
-    let mut splitter = splitter;
-    for event in events {
-        match (event, splitter.as_deref_mut()) {
-            (LlmEvent::Text(t), Some(s)) => out.extend(s.push(&t)),
-            (done @ (LlmEvent::Done | LlmEvent::Finish(_)), Some(s)) => {
-                out.extend(s.finish());
-                out.push(done);
-            }
-            (LlmEvent::Thinking(_), _) if !thinking => {}
-            (event, _) => out.push(event),
-        }
-    }
-    out
 }

@@ -6,14 +6,15 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_warn, Request};
 
+use super::answer::{Outcome, Sink, Timing};
 use super::context;
-use super::generate::{generate, Outcome, Planned, Sink, Timing};
+use super::generate::{generate, Planned};
 use super::idempotency::{self, Claim};
 use super::input::send_input;
 use super::repo::{self, Message};
 use crate::auth::Principal;
 use crate::config::Config;
-use crate::conversations::routes::{conversation_id, owned};
+use crate::conversations::owned::{conversation_id, owned};
 use crate::http::context::RequestContext;
 use crate::http::request::{header, read_object};
 use crate::http::ApiError;

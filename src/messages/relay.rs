@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::generate::{expand, Ending, Outcome, Sink, Timing};
+use super::answer::{expand, Ending, Outcome, Sink, Timing};
 use crate::llm::client::{self, Upstream};
 use crate::llm::fallback::{Attempt, Failure};
 use crate::runtime::{timeout, yield_now};

@@ -8,17 +8,16 @@ use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
-use worker::{console_error, console_warn, Request, Response};
+use worker::{console_error, console_warn, Response};
 
-use super::generate::{Discard, Ending, Outcome, Sink};
+use super::answer::{Discard, Ending, Outcome, Sink};
 use super::idempotency;
 use super::prepare::{prepare_send, Prepared, Start};
 use super::repo::{self, Message, NewAnswer};
 use super::title;
-use crate::auth::Principal;
+use crate::app::Ctx;
 use crate::config::Config;
 use crate::db;
-use crate::http::context::RequestContext;
 use crate::http::{respond, ApiError};
 use crate::llm::catalogue;
 use crate::runtime::now_ms;
@@ -145,17 +144,13 @@ async fn finish(
 }
 
 /// `POST /api/v1/conversations/{id}/messages`.
-pub async fn send(
-    rc: &RequestContext,
-    p: &Principal,
-    req: Request,
-    id: &str,
-    c: &Client,
-) -> Result<Response, ApiError> {
-    let prep = match prepare_send(rc, p, req, id, c).await? {
+pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
+    let (rc, c) = (&*rc, &c);
+    let id = ctx.param(0);
+    let prep = match prepare_send(rc, &p, ctx.req, &id, c).await? {
         Start::Replay(stored) => {
-            let resp =
-                respond::json(201, &stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let resp = respond::json(201, &stored)?;
             return replayed(resp);
         }
         Start::Fresh(prep) => prep,
@@ -175,9 +170,7 @@ pub async fn send(
         });
     }
     match body {
-        Some(body) if ending != Ending::Failed => {
-            respond::json(201, &body).map_err(|e| ApiError::Internal(e.to_string()))
-        }
+        Some(body) if ending != Ending::Failed => Ok(respond::json(201, &body)?),
         None if ending == Ending::Failed => Err(ApiError::ProvidersFailed(
             "every model provider failed; your message was saved, try again".into(),
         )),
@@ -187,9 +180,7 @@ pub async fn send(
 
 /// Marks a replayed result (`Idempotent-Replayed: true`).
 fn replayed(resp: Response) -> Result<Response, ApiError> {
-    resp.headers()
-        .set("Idempotent-Replayed", "true")
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    resp.headers().set("Idempotent-Replayed", "true")?;
     Ok(resp)
 }
 
@@ -201,9 +192,7 @@ fn event_stream(resp: Response) -> Result<Response, ApiError> {
         ("Cache-Control", "no-cache, no-store"),
         ("X-Accel-Buffering", "no"),
     ] {
-        headers
-            .set(name, value)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        headers.set(name, value)?;
     }
     Ok(resp)
 }
@@ -248,17 +237,13 @@ impl Sink for ChannelSink {
 /// `POST /api/v1/conversations/{id}/messages/stream`: the response starts at
 /// once; the answer is produced in `wait_until`, relayed chunk by chunk, and
 /// stored when it ends, however it ends (finished, upstream lost, client gone).
-pub async fn stream(
-    rc: &RequestContext,
-    p: &Principal,
-    req: Request,
-    id: &str,
-    c: &Client,
-) -> Result<Response, ApiError> {
-    let prep = match prepare_send(rc, p, req, id, c).await? {
+pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
+    let (rc, c) = (&*rc, &c);
+    let id = ctx.param(0);
+    let prep = match prepare_send(rc, &p, ctx.req, &id, c).await? {
         Start::Replay(stored) => {
-            let resp = Response::from_bytes(idempotency::replay_events(&stored).into_bytes())
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let resp = Response::from_bytes(idempotency::replay_events(&stored).into_bytes())?;
             return replayed(event_stream(resp)?);
         }
         Start::Fresh(prep) => prep,
@@ -297,5 +282,5 @@ pub async fn stream(
         }
     });
     let body = rx.map(Ok::<Vec<u8>, worker::Error>);
-    event_stream(Response::from_stream(body).map_err(|e| ApiError::Internal(e.to_string()))?)
+    event_stream(Response::from_stream(body)?)
 }

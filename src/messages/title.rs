@@ -7,7 +7,8 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::console_warn;
 
-use super::generate::{generate, Discard, Ending, Planned, Timing};
+use super::answer::{Discard, Ending, Timing};
+use super::generate::{generate, Planned};
 use crate::config::Config;
 use crate::db::query_error;
 use crate::http::ApiError;

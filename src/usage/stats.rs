@@ -3,10 +3,10 @@
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
-use tokio_postgres::{Client, Row};
-use worker::{Request, Response};
+use tokio_postgres::Row;
+use worker::Response;
 
-use crate::auth::Principal;
+use crate::app::Ctx;
 use crate::db::query_error;
 use crate::http::request::query;
 use crate::http::{respond, ApiError, FieldError};
@@ -55,8 +55,9 @@ fn sums(row: &Row, first: usize) -> (i64, i64, i64, f64) {
 }
 
 /// The handler.
-pub async fn stats(p: &Principal, req: &Request, c: &Client) -> Result<Response, ApiError> {
-    let params = query(req)?;
+pub async fn stats(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let params = query(&ctx.req)?;
     let (from, to) = date_range(
         params.get("from").map(String::as_str),
         params.get("to").map(String::as_str),
@@ -124,7 +125,7 @@ pub async fn stats(p: &Principal, req: &Request, c: &Client) -> Result<Response,
             "by_day": days,
         }),
     )
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    .map_err(ApiError::from)
 }
 
 #[cfg(test)]
