@@ -135,11 +135,14 @@ enum Block<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    ThinkingDelta { thinking: &'a str },
-    TextDelta { text: &'a str },
-    SignatureDelta { signature: &'static str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'static str },
 }
 
 #[derive(Serialize)]
@@ -303,11 +306,11 @@ impl Encoder {
         let delta = match kind {
             BlockKind::Thinking => {
                 self.thinking.push_str(text);
-                Delta::ThinkingDelta { thinking: text }
+                Delta::Thinking { thinking: text }
             }
             BlockKind::Text => {
                 self.text.push_str(text);
-                Delta::TextDelta { text }
+                Delta::Text { text }
             }
         };
         out.push_str(&Event::ContentBlockDelta { index, delta }.encode());
@@ -340,7 +343,7 @@ impl Encoder {
         };
         let mut out = String::new();
         if kind == BlockKind::Thinking {
-            let delta = Delta::SignatureDelta {
+            let delta = Delta::Signature {
                 signature: THINKING_SIGNATURE,
             };
             out.push_str(&Event::ContentBlockDelta { index, delta }.encode());
