@@ -1,12 +1,13 @@
 //! The stream as the official Anthropic Python SDK reads it. Real streams
 //! from the worker (plain and with thinking, answered by Groq and, through
-//! fallback, by Gemini; and one broken off mid-answer) are written to a file
-//! and fed to `tests/sdk/check_stream.py`, which runs the SDK's SSE decoder,
-//! validates every event strictly against its published types and rebuilds
-//! the message with its `accumulate_event`. The rebuilt text, thinking, id,
-//! model and usage must be what the API stored. Runs in the PostgreSQL phase
-//! against the provider stand-in; the stack runner passes the SDK venv's
-//! python in `ANTHROPIC_SDK_PYTHON` (made by `tests/setup.sh`).
+//! fallback, by Gemini; one broken off mid-answer; one where every provider
+//! fails) are written to a file and fed to `tests/sdk/check_stream.py`,
+//! which runs the SDK's SSE decoder, validates every event strictly against
+//! its published types and rebuilds the message with its `accumulate_event`.
+//! The rebuilt text, thinking, id, model and usage must be what the API
+//! stored. Runs in the PostgreSQL phase against the provider stand-in; the
+//! stack runner passes the SDK venv's python in `ANTHROPIC_SDK_PYTHON` (made
+//! by `tests/setup.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -179,4 +180,16 @@ async fn the_sdk_reads_a_broken_off_stream_up_to_its_error_event() {
     assert_eq!(sdk["text"], "One two", "{sdk}");
     assert_eq!(sdk["text"], stored["content"], "{sdk}\n{stored}");
     assert_eq!(sdk["message"]["id"], stored["id"], "{sdk}\n{stored}");
+}
+
+#[tokio::test]
+async fn the_sdk_reads_the_error_event_when_every_provider_fails() {
+    let (access, id, mk) = scripted(json!({"status": 500}), true).await;
+    let r = stream_message(&access, &id, &json!({"content": format!("SDK {mk}")})).await;
+    r.assert_event_stream();
+    let sdk = sdk_check("all-failed", &r.raw);
+    r.assert_ends_with_error(Some("overloaded_error"));
+    assert_eq!(sdk["error"]["error"]["type"], "overloaded_error", "{sdk}");
+    assert_eq!(sdk["message"], Value::Null, "{sdk}");
+    assert_eq!(sdk["text"], "", "{sdk}");
 }
