@@ -2,7 +2,7 @@
 # Installs what `npm run dev` and `npm test` need, skipping whatever is
 # already installed at the right version: the wasm32 target, rustfmt and
 # clippy, worker-build and wasm-bindgen-cli at pinned versions, and the npm
-# packages (wrangler, esbuild, PGlite).
+# packages (wrangler, esbuild, PGlite), and the anthropic Python SDK venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +52,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund
   echo "$lock_sum" > "$stamp"
+fi
+
+# The official Anthropic Python SDK, in a throwaway venv the end-to-end
+# tests feed captured streams to (pinned in tests/sdk/requirements.txt).
+ANTHROPIC_SDK_VERSION=$(sed -n 's/^anthropic==\([0-9.]*\)$/\1/p' tests/sdk/requirements.txt)
+sdk_venv="$HOME/.cache/conversation-api/venv-anthropic-$ANTHROPIC_SDK_VERSION"
+if [ "$("$sdk_venv/bin/python" -c 'import anthropic; print(anthropic.__version__)' 2>/dev/null || true)" != "$ANTHROPIC_SDK_VERSION" ]; then
+  need python3 "install Python 3.9 or newer with its venv module"
+  say "installing the anthropic SDK $ANTHROPIC_SDK_VERSION in $sdk_venv"
+  rm -rf "$sdk_venv"
+  python3 -m venv "$sdk_venv"
+  "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 fi

@@ -191,6 +191,7 @@ mod tests {
                 "message_start",
                 "content_block_start",
                 "content_block_delta",
+                "content_block_delta",
                 "content_block_stop",
                 "content_block_start",
                 "content_block_delta",
@@ -202,6 +203,7 @@ mod tests {
         assert!(events.contains(r#""id":"m1""#));
         assert!(events.contains(r#""text":"Hi there""#));
         assert!(events.contains(r#""output_tokens":7"#));
+        assert!(events.contains(r#""delta":{"type":"signature_delta","signature":""}"#));
     }
 
     #[test]

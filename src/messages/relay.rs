@@ -142,6 +142,7 @@ impl Relay {
                     content_tokens,
                 } => {
                     self.usage = Some((input_tokens, output_tokens, content_tokens));
+                    self.encoder.report_input_tokens(input_tokens);
                     continue;
                 }
                 LlmEvent::Finish(reason) => {

@@ -6,10 +6,20 @@
 //! `message_delta`; `message_stop`. `ping` may appear anywhere; `error` ends
 //! the stream. JSON is written with serde so escaping is right, and with
 //! derived structs so keys keep the documented order.
+//!
+//! The shapes are those of Anthropic's published stream types (the official
+//! SDK validates them): a thinking block starts with an empty `signature`
+//! and, as in Anthropic's streams, gets a `signature_delta` just before its
+//! `content_block_stop`. Our reasoning comes from other providers, so there
+//! is nothing to sign: the signature is always [`THINKING_SIGNATURE`].
 
 use serde::Serialize;
 
 use super::StopReason;
+
+/// The `signature` of every thinking block: empty, since the reasoning was
+/// not produced by Anthropic and cannot be verified by it.
+pub const THINKING_SIGNATURE: &str = "";
 
 /// Stateful encoder of one assistant message's event stream.
 ///
@@ -23,6 +33,8 @@ pub struct Encoder {
     message_id: String,
     model: String,
     input_tokens: u32,
+    /// Prompt tokens as the provider reported them, for `message_delta`.
+    reported_input_tokens: Option<u32>,
     started: bool,
     closed: bool,
     /// The open block: its kind and index.
@@ -113,15 +125,24 @@ struct StartUsage {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block<'a> {
-    Thinking { thinking: &'a str },
-    Text { text: &'a str },
+    Thinking {
+        thinking: &'a str,
+        signature: &'static str,
+    },
+    Text {
+        text: &'a str,
+    },
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    ThinkingDelta { thinking: &'a str },
-    TextDelta { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'static str },
 }
 
 #[derive(Serialize)]
@@ -130,8 +151,13 @@ struct StopDelta {
     stop_sequence: Option<&'static str>,
 }
 
+/// `message_delta.usage`: cumulative counts; `input_tokens` only when the
+/// provider reported them (the SDK then keeps them over `message_start`'s
+/// estimate).
 #[derive(Serialize)]
 struct OutputUsage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_tokens: Option<u32>,
     output_tokens: u32,
 }
 
@@ -150,6 +176,7 @@ impl Encoder {
             message_id: message_id.to_string(),
             model: model.to_string(),
             input_tokens,
+            reported_input_tokens: None,
             started: false,
             closed: false,
             open: None,
@@ -213,7 +240,10 @@ impl Encoder {
                     stop_reason: stop.as_str(),
                     stop_sequence: None,
                 },
-                usage: OutputUsage { output_tokens },
+                usage: OutputUsage {
+                    input_tokens: self.reported_input_tokens,
+                    output_tokens,
+                },
             }
             .encode(),
         );
@@ -237,6 +267,12 @@ impl Encoder {
             },
         }
         .encode()
+    }
+
+    /// Notes the prompt tokens the provider reported; `message_delta` then
+    /// carries them (`message_start` could only send an estimate).
+    pub fn report_input_tokens(&mut self, input_tokens: u32) {
+        self.reported_input_tokens = Some(input_tokens);
     }
 
     /// A `ping` event (keep-alive).
@@ -270,11 +306,11 @@ impl Encoder {
         let delta = match kind {
             BlockKind::Thinking => {
                 self.thinking.push_str(text);
-                Delta::ThinkingDelta { thinking: text }
+                Delta::Thinking { thinking: text }
             }
             BlockKind::Text => {
                 self.text.push_str(text);
-                Delta::TextDelta { text }
+                Delta::Text { text }
             }
         };
         out.push_str(&Event::ContentBlockDelta { index, delta }.encode());
@@ -286,7 +322,10 @@ impl Encoder {
         self.next_index += 1;
         self.open = Some((kind, index));
         let content_block = match kind {
-            BlockKind::Thinking => Block::Thinking { thinking: "" },
+            BlockKind::Thinking => Block::Thinking {
+                thinking: "",
+                signature: THINKING_SIGNATURE,
+            },
             BlockKind::Text => Block::Text { text: "" },
         };
         Event::ContentBlockStart {
@@ -296,11 +335,21 @@ impl Encoder {
         .encode()
     }
 
+    /// Closes the open block; a thinking block gets its `signature_delta`
+    /// first.
     fn close_block(&mut self) -> String {
-        match self.open.take() {
-            Some((_, index)) => Event::ContentBlockStop { index }.encode(),
-            None => String::new(),
+        let Some((kind, index)) = self.open.take() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        if kind == BlockKind::Thinking {
+            let delta = Delta::Signature {
+                signature: THINKING_SIGNATURE,
+            };
+            out.push_str(&Event::ContentBlockDelta { index, delta }.encode());
         }
+        out.push_str(&Event::ContentBlockStop { index }.encode());
+        out
     }
 }
 

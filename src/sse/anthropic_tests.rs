@@ -37,11 +37,13 @@ fn thinking_then_text_exact() {
         "event: message_start\n",
         "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg-1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"openai/gpt-oss-20b\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":42,\"output_tokens\":0}}}\n\n",
         "event: content_block_start\n",
-        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
         "event: content_block_delta\n",
         "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me\"}}\n\n",
         "event: content_block_delta\n",
         "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\" see\"}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"\"}}\n\n",
         "event: content_block_stop\n",
         "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
         "event: content_block_start\n",
@@ -114,6 +116,7 @@ fn thinking_after_text_opens_a_new_block() {
         ("content_block_stop", 0, ""),
         ("content_block_start", 1, "thinking"),
         ("content_block_delta", 1, "thinking_delta"),
+        ("content_block_delta", 1, "signature_delta"),
         ("content_block_stop", 1, ""),
         ("content_block_start", 2, "text"),
         ("content_block_delta", 2, "text_delta"),
@@ -207,6 +210,44 @@ fn nothing_after_finish() {
 }
 
 #[test]
+fn a_thinking_block_closed_by_finish_gets_its_signature_first() {
+    let mut e = Encoder::new("m", "x", 1);
+    let out = e.thinking("hmm") + &e.finish(StopReason::EndTurn, 2);
+    let events = parse(&out);
+    let tail: Vec<(&str, &Value)> = events[2..].iter().map(|(n, v)| (n.as_str(), v)).collect();
+    assert_eq!(tail[0].0, "content_block_delta");
+    assert_eq!(
+        tail[1].1,
+        &serde_json::json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "signature_delta", "signature": THINKING_SIGNATURE}})
+    );
+    assert_eq!(tail[2].0, "content_block_stop");
+    assert_eq!(tail[3].0, "message_delta");
+}
+
+#[test]
+fn an_error_inside_a_thinking_block_sends_no_signature() {
+    let mut e = Encoder::new("m", "x", 1);
+    let _ = e.thinking("hmm");
+    assert_eq!(names(&e.error("api_error", "lost")), ["error"]);
+}
+
+#[test]
+fn message_delta_carries_the_reported_input_tokens() {
+    let mut e = Encoder::new("m", "x", 10);
+    let _ = e.text("a");
+    e.report_input_tokens(12);
+    e.report_input_tokens(15);
+    let events = parse(&e.finish(StopReason::EndTurn, 3));
+    let delta = &events[1].1;
+    assert_eq!(delta["type"], "message_delta");
+    assert_eq!(
+        delta["usage"],
+        serde_json::json!({"input_tokens": 15, "output_tokens": 3})
+    );
+}
+
+#[test]
 fn ping_event() {
     assert_eq!(
         Encoder::ping(),
@@ -226,7 +267,8 @@ fn json_escaping() {
     assert_eq!(events[0].1["message"]["id"], "id \"q\"");
     assert_eq!(events[0].1["message"]["model"], "m\\odel");
     assert_eq!(events[2].1["delta"]["thinking"], "line1\nline2\r\t\"x\"");
-    assert_eq!(events[5].1["delta"]["text"], "say \"hi\"\n</script>\u{1}😀");
-    assert_eq!(events[6].1["error"]["message"], "bad \"thing\"\nhappened");
+    assert_eq!(events[3].1["delta"]["type"], "signature_delta");
+    assert_eq!(events[6].1["delta"]["text"], "say \"hi\"\n</script>\u{1}😀");
+    assert_eq!(events[7].1["error"]["message"], "bad \"thing\"\nhappened");
     assert!(out.contains(r#""text":"say \"hi\"\n</script>\u0001😀""#));
 }

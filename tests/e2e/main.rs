@@ -20,6 +20,7 @@ mod misconfig;
 mod models;
 mod passwords;
 mod rate_limits;
+mod sdk_conformance;
 mod send;
 mod smoke;
 mod stream;

@@ -66,6 +66,8 @@ async fn a_stream_is_the_anthropic_event_sequence_and_its_answer_is_stored() {
     assert!(r.thinking_deltas().is_empty(), "{}", r.dump());
     assert_eq!(message_delta["delta"]["stop_reason"], "end_turn");
     assert_eq!(message_delta["usage"]["output_tokens"], 45);
+    // The reported prompt tokens replace message_start's estimate.
+    assert_eq!(message_delta["usage"]["input_tokens"], 321);
 
     // Stored as streamed, under the announced id.
     let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;

@@ -23,7 +23,7 @@ fn assert_thinking_then_text(r: &SseReply) {
     assert_eq!(starts[0].data["index"], 0, "{}", r.dump());
     assert_eq!(
         starts[0].data["content_block"],
-        json!({"type": "thinking", "thinking": ""}),
+        json!({"type": "thinking", "thinking": "", "signature": ""}),
         "{}",
         r.dump()
     );
@@ -34,8 +34,26 @@ fn assert_thinking_then_text(r: &SseReply) {
         "{}",
         r.dump()
     );
+    // The thinking block is signed (empty signature) once, after its text.
+    let signatures: Vec<&Value> = r
+        .of("content_block_delta")
+        .into_iter()
+        .filter(|e| e.data["delta"]["type"] == "signature_delta")
+        .map(|e| &e.data)
+        .collect();
+    assert_eq!(
+        signatures,
+        [&json!({"type": "content_block_delta", "index": 0,
+                 "delta": {"type": "signature_delta", "signature": ""}})],
+        "{}",
+        r.dump()
+    );
     // Every reasoning delta (index 0) comes before every text delta (index 1).
-    let deltas = r.of("content_block_delta");
+    let deltas: Vec<_> = r
+        .of("content_block_delta")
+        .into_iter()
+        .filter(|e| e.data["delta"]["type"] != "signature_delta")
+        .collect();
     let kinds: Vec<(&Value, &Value)> = deltas
         .iter()
         .map(|e| (&e.data["index"], &e.data["delta"]["type"]))

@@ -291,7 +291,8 @@ pub fn check_sequence(events: &[SseEvent], error_end: bool) -> Result<(), String
         Errored,
     }
     let mut phase = Phase::Start;
-    let mut open: Option<(u64, String, usize)> = None;
+    // The open block: index, kind, content deltas, whether it is signed.
+    let mut open: Option<(u64, String, usize, bool)> = None;
     let mut next_index = 0u64;
     for (i, e) in events.iter().enumerate() {
         let what = format!("event #{i} ({})", e.event);
@@ -331,17 +332,32 @@ pub fn check_sequence(events: &[SseEvent], error_end: bool) -> Result<(), String
                 if block[kind.as_str()] != "" {
                     return Err(format!("{what}: a block starts empty: {block}"));
                 }
-                open = Some((next_index, kind, 0));
+                if kind == "thinking" && !block["signature"].is_string() {
+                    return Err(format!(
+                        "{what}: a thinking block without signature: {block}"
+                    ));
+                }
+                open = Some((next_index, kind, 0, false));
                 next_index += 1;
             }
             "content_block_delta" => {
-                let Some((index, kind, deltas)) = open.as_mut() else {
+                let Some((index, kind, deltas, signed)) = open.as_mut() else {
                     return Err(format!("{what}: a delta outside a block"));
                 };
                 if e.data["index"].as_u64() != Some(*index) {
                     return Err(format!("{what}: index {}, open {index}", e.data["index"]));
                 }
                 let delta = &e.data["delta"];
+                if *signed {
+                    return Err(format!("{what}: delta {delta} after the signature"));
+                }
+                if delta["type"] == "signature_delta" {
+                    if kind != "thinking" || !delta["signature"].is_string() {
+                        return Err(format!("{what}: delta {delta} in a {kind} block"));
+                    }
+                    *signed = true;
+                    continue;
+                }
                 if delta["type"] != format!("{kind}_delta").as_str()
                     || !delta[kind.as_str()].is_string()
                 {
@@ -350,11 +366,16 @@ pub fn check_sequence(events: &[SseEvent], error_end: bool) -> Result<(), String
                 *deltas += 1;
             }
             "content_block_stop" => {
-                let Some((index, _, deltas)) = open.take() else {
+                let Some((index, kind, deltas, signed)) = open.take() else {
                     return Err(format!("{what}: no open block"));
                 };
                 if e.data["index"].as_u64() != Some(index) {
                     return Err(format!("{what}: index {}, open {index}", e.data["index"]));
+                }
+                if kind == "thinking" && !signed {
+                    return Err(format!(
+                        "{what}: thinking block {index} has no signature_delta"
+                    ));
                 }
                 if deltas == 0 && !error_end {
                     return Err(format!("{what}: block {index} had no delta"));
@@ -415,12 +436,17 @@ mod tests {
             ev(
                 "content_block_start",
                 json!({"type": "content_block_start", "index": 0,
-                       "content_block": {"type": "thinking", "thinking": ""}}),
+                       "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
             ),
             ev(
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": 0,
                        "delta": {"type": "thinking_delta", "thinking": "hm"}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "signature_delta", "signature": ""}}),
             ),
             ev(
                 "content_block_stop",
@@ -463,7 +489,7 @@ mod tests {
         wrong_type[1].data = json!({"type": "pong"});
         assert!(check_sequence(&wrong_type, false).is_err());
         let mut wrong_index = good();
-        wrong_index[6].data["index"] = json!(0);
+        wrong_index[7].data["index"] = json!(0);
         assert!(check_sequence(&wrong_index, false).is_err());
         let mut wrong_delta = good();
         wrong_delta[3].data["delta"] = json!({"type": "text_delta", "text": "x"});
@@ -472,8 +498,21 @@ mod tests {
         after_stop.push(ev("ping", json!({"type": "ping"})));
         assert!(check_sequence(&after_stop, false).is_err());
         let mut bad_reason = good();
-        bad_reason[8].data["delta"]["stop_reason"] = json!("stop");
+        bad_reason[9].data["delta"]["stop_reason"] = json!("stop");
         assert!(check_sequence(&bad_reason, false).is_err());
+        // A thinking block starts with a signature and is signed last.
+        let mut unsigned_start = good();
+        unsigned_start[2].data["content_block"] = json!({"type": "thinking", "thinking": ""});
+        assert!(check_sequence(&unsigned_start, false).is_err());
+        let mut unsigned = good();
+        unsigned.remove(4);
+        assert!(check_sequence(&unsigned, false).is_err());
+        let mut after_signature = good();
+        after_signature.swap(3, 4);
+        assert!(check_sequence(&after_signature, false).is_err());
+        let mut signed_text = good();
+        signed_text[7].data["delta"] = json!({"type": "signature_delta", "signature": ""});
+        assert!(check_sequence(&signed_text, false).is_err());
         // An error is only allowed, and then required, at the end.
         let mut errored: Vec<SseEvent> = good().into_iter().take(4).collect();
         errored.push(ev(

@@ -222,7 +222,24 @@ fn e2e_env(
         ("E2E_DATABASE_URL", db.to_string()),
         ("E2E_JWT_SECRET", secret.to_string()),
         ("E2E_ORIGIN", TEST_ORIGIN.to_string()),
+        ("ANTHROPIC_SDK_PYTHON", anthropic_sdk_python()),
     ]
+}
+
+/// The python of the anthropic SDK venv `tests/setup.sh` makes (at the
+/// version pinned in `tests/sdk/requirements.txt`), unless
+/// `ANTHROPIC_SDK_PYTHON` is already set.
+fn anthropic_sdk_python() -> String {
+    if let Ok(python) = std::env::var("ANTHROPIC_SDK_PYTHON") {
+        return python;
+    }
+    let pinned = include_str!("../../../../sdk/requirements.txt");
+    let version = pinned
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("anthropic=="))
+        .unwrap_or("unpinned");
+    let home = std::env::var("HOME").unwrap_or_default();
+    format!("{home}/.cache/conversation-api/venv-anthropic-{version}/bin/python")
 }
 
 /// A test worker on a fresh, migrated PostgreSQL database, with the
