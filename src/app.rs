@@ -16,7 +16,7 @@ use std::pin::Pin;
 
 use worker::Response;
 
-pub use crate::http::context::Ctx;
+pub use crate::http::ctx::Ctx;
 use crate::http::ApiError;
 pub use crate::rate_limit::client::Kind;
 

@@ -10,10 +10,11 @@ use std::sync::OnceLock;
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
 use crate::app::{self, Access, Ctx, Resolution, RouteSpec};
-use crate::auth::{self, Verified};
+use crate::auth::{self, Principal, Verified};
 use crate::config::{Config, ConfigError};
 use crate::db;
-use crate::http::context::{misconfigured, RequestContext};
+use crate::http::context::RequestContext;
+use crate::http::ctx::misconfigured;
 use crate::http::headers::{cors_headers, preflight_headers, request_id};
 use crate::http::request::header;
 use crate::http::{respond, ApiError};
@@ -147,7 +148,8 @@ async fn dispatch(
         return (route.handler)(handler_ctx).await;
     }
     let rc = rc.ok_or_else(misconfigured)?;
-    let verified = authenticate(route, &rc, &handler_ctx.req).await?;
+    let verified = authenticate(route, &rc, &handler_ctx.req)?;
+    limit_by_ip(route, &rc, &handler_ctx.req).await?;
     // An access token names its user: the limiter decides while the
     // database connection opens, and no query runs for a refused request.
     let gate = {
@@ -170,36 +172,61 @@ async fn dispatch(
             crate::runtime::now_ms().saturating_sub(connecting),
             None,
         );
-        if let Some(v) = verified {
-            let by_key = matches!(v, Verified::ApiKey(_));
-            let p = auth::resolve(&rc, v, &client).await?;
-            if let (true, Some(kind)) = (by_key, route.limit) {
-                rate_limit::enforce(&rc, &format!("user:{}", p.user_id), kind).await?;
-            }
-            if route.access == Access::AccessTokenOnly {
-                p.require_session()?;
-            }
-            handler_ctx.principal = Some(p);
-        }
+        handler_ctx.principal = match verified {
+            Some(v) => Some(principal(route, &rc, v, &client).await?),
+            None => None,
+        };
         handler_ctx.db = Some(client);
         (route.handler)(handler_ctx).await
     })
     .await
 }
 
-/// Checks the credentials a route needs without I/O, or, on a public route
-/// with a limit, counts the request against the client IP's limits.
-async fn authenticate(
+/// Checks the credentials a non-public route needs, without I/O (an API
+/// key is only looked up once the connection is open).
+fn authenticate(
     route: &RouteSpec,
     rc: &RequestContext,
     req: &Request,
 ) -> Result<Option<Verified>, ApiError> {
-    if route.access != Access::Public {
-        return auth::verify(rc, req).map(Some);
+    match route.access {
+        Access::Public => Ok(None),
+        Access::AnyCredential | Access::AccessTokenOnly => auth::verify(rc, req).map(Some),
     }
-    if let Some(kind) = route.limit {
-        let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
-        rate_limit::enforce(rc, &format!("ip:{ip}"), kind).await?;
+}
+
+/// Counts a public route's request against the client IP's limits, before
+/// any connection opens.
+async fn limit_by_ip(
+    route: &RouteSpec,
+    rc: &RequestContext,
+    req: &Request,
+) -> Result<(), ApiError> {
+    match (route.access, route.limit) {
+        (Access::Public, Some(kind)) => {
+            let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+            rate_limit::enforce(rc, &format!("ip:{ip}"), kind).await
+        }
+        _ => Ok(()),
     }
-    Ok(None)
+}
+
+/// Looks the credential up; an API key's user limit is decided now (an
+/// access token's was decided while connecting); a route for access tokens
+/// only refuses an API key with 403.
+async fn principal(
+    route: &RouteSpec,
+    rc: &RequestContext,
+    verified: Verified,
+    client: &tokio_postgres::Client,
+) -> Result<Principal, ApiError> {
+    let by_key = matches!(verified, Verified::ApiKey(_));
+    let p = auth::resolve(rc, verified, client).await?;
+    if let (true, Some(kind)) = (by_key, route.limit) {
+        rate_limit::enforce(rc, &format!("user:{}", p.user_id), kind).await?;
+    }
+    if route.access == Access::AccessTokenOnly {
+        p.require_session()?;
+    }
+    Ok(p)
 }

@@ -3,8 +3,8 @@
 use serde_json::json;
 use worker::Response;
 
-use crate::app::Ctx;
 use crate::db;
+use crate::http::ctx::Ctx;
 use crate::http::{respond, ApiError};
 
 /// The version reported by `/health`.

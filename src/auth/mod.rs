@@ -38,7 +38,8 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Refuses API-key callers: some routes (managing API keys) need a login session.
+    /// Refuses API-key callers; the pipeline applies it on the routes the
+    /// table marks `Access::AccessTokenOnly` (managing API keys).
     pub fn require_session(&self) -> Result<(), ApiError> {
         match self.via {
             Via::Jwt => Ok(()),

@@ -6,7 +6,7 @@ use worker::Response;
 use super::input;
 use super::owned::{conversation_id, not_found, owned};
 use super::repo::{self, Conversation};
-use crate::app::Ctx;
+use crate::http::ctx::Ctx;
 use crate::http::pagination::{parse_limit, parse_time_cursor, split_page, time_cursor};
 use crate::http::request::{query, read_object};
 use crate::http::{respond, ApiError};

@@ -2,7 +2,7 @@
 
 use worker::Response;
 
-use crate::app::Ctx;
+use crate::http::ctx::Ctx;
 use crate::http::ApiError;
 
 /// The document, as committed in `src/docs/openapi.json`.

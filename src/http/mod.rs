@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod context;
+pub mod ctx;
 pub mod error;
 pub mod headers;
 pub mod pagination;

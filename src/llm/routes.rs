@@ -4,7 +4,7 @@ use serde_json::json;
 use worker::Response;
 
 use super::catalogue::listing;
-use crate::app::Ctx;
+use crate::http::ctx::Ctx;
 use crate::http::{respond, ApiError};
 
 /// Lists every model with the deployment's limits, default and fallback.

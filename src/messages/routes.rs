@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 use worker::Response;
 
 use super::repo;
-use crate::app::Ctx;
 use crate::conversations::owned::{conversation_id, owned};
+use crate::http::ctx::Ctx;
 use crate::http::pagination::{parse_limit, parse_seq_cursor, seq_cursor, split_page};
 use crate::http::request::query;
 use crate::http::{respond, ApiError};

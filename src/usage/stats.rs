@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use tokio_postgres::Row;
 use worker::Response;
 
-use crate::app::Ctx;
 use crate::db::query_error;
+use crate::http::ctx::Ctx;
 use crate::http::request::query;
 use crate::http::{respond, ApiError, FieldError};
 

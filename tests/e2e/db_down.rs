@@ -15,3 +15,12 @@ async fn shallow_health_stays_up() {
     let r = get("/health").await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test]
+async fn models_and_documentation_need_no_database() {
+    for path in ["/api/v1/models", "/openapi.json", "/docs", "/redoc"] {
+        let r = get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        r.assert_common_headers();
+    }
+}

@@ -150,3 +150,58 @@ async fn ordinary_responses_carry_cors_for_allowed_origins_only() {
     .await;
     assert_eq!(r.header("access-control-allow-origin"), "");
 }
+
+/// The documentation routes and their content types.
+const DOC_ROUTES: [(&str, &str); 3] = [
+    ("/openapi.json", "application/json"),
+    ("/docs", "text/html; charset=utf-8"),
+    ("/redoc", "text/html; charset=utf-8"),
+];
+
+#[tokio::test]
+async fn documentation_routes_serve_their_content_types() {
+    for (path, content_type) in DOC_ROUTES {
+        let r = get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(r.header("content-type"), content_type, "{path}");
+        r.assert_common_headers();
+    }
+    let doc = get("/openapi.json").await;
+    let version = doc.json["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3.1."), "{}", doc.text);
+    let page = get("/docs").await;
+    assert!(page.text.contains("/openapi.json"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn documentation_routes_answer_405_with_allow_and_the_envelope() {
+    for (path, _) in DOC_ROUTES {
+        for method in [Method::POST, Method::PUT, Method::DELETE] {
+            let r = send(method.clone(), path, &[], Some("{}".into())).await;
+            r.assert_error(405, "invalid_request_error");
+            r.assert_common_headers();
+            assert_eq!(r.header("allow"), "GET, OPTIONS", "{method} {path}");
+        }
+        let r = get(&format!("{path}/")).await;
+        r.assert_error(404, "not_found_error");
+    }
+}
+
+#[tokio::test]
+async fn documentation_routes_answer_preflight_with_cors() {
+    let origin = stack().origin.as_str();
+    for (path, _) in DOC_ROUTES {
+        let r = send(
+            Method::OPTIONS,
+            path,
+            &[("Origin", origin), ("Access-Control-Request-Method", "GET")],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 204, "{path}: {}", r.text);
+        r.assert_common_headers();
+        assert_eq!(r.header("access-control-allow-origin"), origin, "{path}");
+        let r = send(Method::GET, path, &[("Origin", origin)], None).await;
+        assert_eq!(r.header("access-control-allow-origin"), origin, "{path}");
+    }
+}
