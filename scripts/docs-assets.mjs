@@ -50,16 +50,18 @@ const headers = `/*
 `;
 
 /**
- * Copies one file, applying its `patches` and removing the source-map
- * comment (the maps are not served).
+ * Copies one file, applying its `patches` and removing a script's or style
+ * sheet's source-map comment (the maps are not served).
  */
 function copy(from, to, edits = []) {
   mkdirSync(dirname(to), { recursive: true });
-  if (!to.endsWith(".js")) {
+  if (!/\.(js|css)$/.test(to)) {
     copyFileSync(from, to);
     return;
   }
-  let text = readFileSync(from, "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
+  let text = readFileSync(from, "utf8")
+    .replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n")
+    .replace(/\n\/\*# sourceMappingURL=\S+\s*\*\/\s*$/, "\n");
   for (const [find, replace] of edits) {
     const count = text.split(find).length - 1;
     if (count !== 1) {
