@@ -71,8 +71,8 @@ if [ "$("$sdk_venv/bin/python" -c 'import anthropic; print(anthropic.__version__
   "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 fi
 
-# The /docs and /redoc static files (build/assets/docs): wrangler wants
-# build/assets before it runs the build command.
+# The /docs and /redoc static files (build/assets/docs); `npm run
+# build:worker` (wrangler's build command) writes them again.
 node scripts/docs-assets.mjs
 
 # Headless Chromium for the browser test of /docs and /redoc.
