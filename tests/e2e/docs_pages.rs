@@ -78,6 +78,7 @@ async fn docs_static_files_are_served_with_security_headers() {
     );
 }
 
+/// The `_headers` policy of the static files: they render nothing and are never framed.
 fn assert_strict_csp_of_a_file(csp: &str, path: &str) {
     assert!(csp.contains("default-src 'none'"), "{path}: {csp:?}");
     assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp:?}");
