@@ -1,12 +1,14 @@
 // /docs (Swagger UI) and /redoc (ReDoc) in headless Chromium against the
 // worker under wrangler dev. Run by the end-to-end test `docs_pages::` with
-// DOCS_BASE_URL (the worker), DOCS_ACCESS_TOKEN (a registered user's access
-// token), CHROMIUM_PATH and SCREENSHOT_DIR.
+// DOCS_BASE_URL (the worker), DOCS_ACCESS_TOKEN and DOCS_API_KEY (a
+// registered user's access token and API key), CHROMIUM_PATH and
+// SCREENSHOT_DIR.
 //
 // Each page must render every operation of /openapi.json, send no request
 // off the worker's origin, and log no error and no CSP violation. On
 // /docs, "Authorize" with the access token and "Try it out" of
-// GET /api/v1/models and GET /api/v1/auth/me must show a 200.
+// GET /api/v1/models and GET /api/v1/auth/me must show a 200, and so must
+// /auth/me again once authorized with the API key instead.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,16 +18,20 @@ import { chromium } from "playwright-core";
 
 const base = process.env.DOCS_BASE_URL;
 const token = process.env.DOCS_ACCESS_TOKEN;
+const apiKey = process.env.DOCS_API_KEY;
 const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const shots = process.env.SCREENSHOT_DIR || tmpdir();
 const TIMEOUT = 90_000;
 assert.ok(base, "DOCS_BASE_URL is set");
 assert.ok(token, "DOCS_ACCESS_TOKEN is set");
+assert.ok(apiKey, "DOCS_API_KEY is set");
 const origin = new URL(base).origin;
 
 let context;
 let profile;
 let operations;
+/** The names of the document's bearer and API-key security schemes. */
+let schemes;
 
 before(async () => {
   const doc = await (await fetch(`${base}/openapi.json`)).json();
@@ -36,6 +42,13 @@ before(async () => {
     }
   }
   assert.ok(operations.length > 0, "the document has operations");
+  const named = Object.entries(doc.components?.securitySchemes ?? {});
+  const find = (want) => named.find(([, scheme]) => want(scheme))?.[0];
+  schemes = {
+    bearer: find((s) => s.type === "http" && s.scheme?.toLowerCase() === "bearer"),
+    apiKey: find((s) => s.type === "apiKey" && s.in === "header"),
+  };
+  assert.ok(schemes.bearer && schemes.apiKey, "the document has both security schemes");
   profile = mkdtempSync(join(tmpdir(), "docs-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath,
@@ -122,6 +135,29 @@ async function tryItOut(page, block) {
   return (await status.innerText()).trim();
 }
 
+/** The "Authorize" dialog's section for the security scheme `name`. */
+function schemeBox(page, name) {
+  return page.locator(".auth-container", { has: page.locator("h4 code").getByText(name, { exact: true }) });
+}
+
+/**
+ * In the "Authorize" dialog, clears `drop` (if given), enters `value` for
+ * the scheme `scheme`, and closes the dialog.
+ */
+async function authorize(page, scheme, value, drop) {
+  await page.locator(".auth-wrapper button.authorize").click();
+  if (drop) {
+    const old = schemeBox(page, drop);
+    await old.getByRole("button", { name: "Remove authorization" }).click();
+  }
+  const box = schemeBox(page, scheme);
+  await box.locator("input").fill(value);
+  await box.locator("button.authorize").click();
+  await box.getByRole("button", { name: "Remove authorization" }).waitFor();
+  await page.locator(".modal-ux button.close-modal").click();
+  await page.locator(".modal-ux").waitFor({ state: "detached" });
+}
+
 test("Swagger UI renders every operation, authorizes and tries GET /models and /auth/me", async () => {
   const { page, seen } = await open("/docs");
   await page.locator(".opblock").first().waitFor();
@@ -142,23 +178,30 @@ test("Swagger UI renders every operation, authorizes and tries GET /models and /
   assert.match(await page.locator("body").innerText(), /text\/event-stream/, "the stream note");
   await page.screenshot({ path: join(shots, "docs-swagger-ui.png") });
 
-  // Authorize with the access token (the bearer scheme).
-  await page.locator(".auth-wrapper button.authorize").click();
-  const bearer = page.locator(".auth-container", { hasText: "bearerAuth" });
-  await bearer.locator("input").fill(token);
-  await bearer.locator("button.authorize").click();
-  await bearer.getByRole("button", { name: "Remove authorization" }).waitFor();
-  await page.locator(".modal-ux button.close-modal").click();
-  await page.locator(".modal-ux").waitFor({ state: "detached" });
+  await authorize(page, schemes.bearer, token);
 
   const sent = [];
-  page.on("request", (r) => sent.push({ url: r.url(), auth: r.headers()["authorization"] }));
+  page.on("request", (r) => {
+    const headers = r.headers();
+    sent.push({ url: r.url(), auth: headers["authorization"], key: headers["x-api-key"] });
+  });
   const models = page.locator(".opblock", { has: page.locator('[data-path="/api/v1/models"]') });
   assert.equal(await tryItOut(page, models), "200", "GET /api/v1/models shows 200");
   const me = page.locator(".opblock", { has: page.locator('[data-path="/api/v1/auth/me"]') });
   assert.equal(await tryItOut(page, me), "200", "GET /api/v1/auth/me shows 200");
   const meCall = sent.find((s) => s.url === `${origin}/api/v1/auth/me`);
   assert.equal(meCall?.auth, `Bearer ${token}`, "the authorized token was sent");
+
+  // The same call with the API key instead of the token.
+  await authorize(page, schemes.apiKey, apiKey, schemes.bearer);
+  sent.length = 0;
+  await me.locator("button.btn-clear").click();
+  await me.locator("button.execute").click();
+  const status = me.locator(".live-responses-table .response .response-col_status").first();
+  assert.equal((await status.innerText()).trim(), "200", "GET /api/v1/auth/me with the API key");
+  const keyCall = sent.find((s) => s.url === `${origin}/api/v1/auth/me`);
+  assert.equal(keyCall?.key, apiKey, "the API key was sent");
+  assert.equal(keyCall?.auth, undefined, "the token was removed");
   await page.screenshot({ path: join(shots, "docs-swagger-ui-try.png"), fullPage: true });
   await assertClean(page, seen, "swagger-ui");
 });

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{get, new_user, stack};
+use crate::support::{create_api_key, get, new_user, stack};
 
 /// The checks every documentation page's policy must pass.
 fn assert_strict_csp(csp: &str, path: &str) {
@@ -110,6 +110,7 @@ async fn docs_pages_work_in_a_real_browser() {
         }
     };
     let user = new_user().await;
+    let key = create_api_key(&user.access, "docs browser test").await;
     let root = harness::stack::repo_root();
     let out = Command::new("node")
         .args([
@@ -121,6 +122,7 @@ async fn docs_pages_work_in_a_real_browser() {
         .env("PATH", harness::stack::node_path(&root))
         .env("DOCS_BASE_URL", &stack().base_url)
         .env("DOCS_ACCESS_TOKEN", &user.access)
+        .env("DOCS_API_KEY", &key.key)
         .env("CHROMIUM_PATH", chromium)
         .env("SCREENSHOT_DIR", std::env::temp_dir())
         .output()
