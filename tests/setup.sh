@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what `npm run dev` and `npm test` need, skipping whatever is
 # already installed at the right version: the wasm32 target, rustfmt and
-# clippy, worker-build and wasm-bindgen-cli at pinned versions, and the npm
-# packages (wrangler, esbuild, PGlite), and the anthropic Python SDK venv.
+# clippy, worker-build and wasm-bindgen-cli at pinned versions, the npm
+# packages (wrangler, esbuild, PGlite, Swagger UI, ReDoc, playwright-core),
+# the anthropic Python SDK venv, the documentation's static files, and
+# Chromium for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +48,9 @@ if [ "$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null || true)" != "wasm-bindg
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# swagger-ui-dist depends on @scarf/scarf, whose install script reports
+# installs unless this is set.
+export SCARF_ANALYTICS=false
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.setup-stamp
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
@@ -64,4 +69,20 @@ if [ "$("$sdk_venv/bin/python" -c 'import anthropic; print(anthropic.__version__
   rm -rf "$sdk_venv"
   python3 -m venv "$sdk_venv"
   "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+fi
+
+# The /docs and /redoc static files (build/assets/docs); `npm run
+# build:worker` (wrangler's build command) writes them again.
+node tests/build/docs-assets.mjs
+
+# Headless Chromium for the browser test of /docs and /redoc.
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (Debian package) for the browser test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+  else
+    say "WARNING: no Chromium at ${CHROMIUM_PATH:-/usr/bin/chromium} and cannot install it here (needs root and apt-get):"
+    say "         the browser test of /docs and /redoc will be SKIPPED. Install the package 'chromium' or set CHROMIUM_PATH."
+  fi
 fi

@@ -12,6 +12,7 @@ mod context_window;
 mod conversation_list;
 mod conversations;
 mod db_down;
+mod docs_pages;
 mod fallback;
 mod http_basics;
 mod idempotency;

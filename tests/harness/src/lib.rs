@@ -1,4 +1,5 @@
 //! Test and development harness for Conversation API.
+pub mod browser;
 pub mod migrate;
 pub mod procs;
 pub mod server_timing;

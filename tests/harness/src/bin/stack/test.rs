@@ -104,6 +104,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     for f in &failures {
         println!("FAILED: {f}");
     }
+    note_browser_skip();
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if failures.is_empty() && tally.failed == 0 {
         Ok(())
@@ -119,8 +120,16 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     let (logs, secret) = build_e2e_and_worker(root).await?;
     let mut tally = Tally::default();
     let r = postgres_phase(root, &logs, &secret, filter, &mut tally).await;
+    note_browser_skip();
     println!("{} passed, {} failed", tally.passed, tally.failed);
     r
+}
+
+/// Says when the browser test of `/docs` and `/redoc` could not run.
+fn note_browser_skip() {
+    if let Err(why) = harness::browser::chromium() {
+        println!("SKIPPED: the browser test of /docs and /redoc: {why}");
+    }
 }
 
 /// Builds the end-to-end tests, then the worker (see [`build_worker`]).
