@@ -99,7 +99,10 @@ pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Resul
     }
     let figures = Figures::of(&mut direct, &mut through, WORDS);
     println!("     stand-in direct, whole stream:    {}", spread(&direct));
-    println!("     through the worker, whole stream: {}", spread(&through));
+    println!(
+        "     through the worker, whole stream: {}",
+        spread(&through)
+    );
     println!("{}", figures.line());
     Ok(())
 }
@@ -114,7 +117,10 @@ async fn read_all(req: reqwest::RequestBuilder, needle: &str) -> Result<(f64, us
     }
     let body = resp.bytes().await.map_err(|e| e.to_string())?;
     let elapsed = start.elapsed().as_secs_f64() * 1000.0;
-    Ok((elapsed, String::from_utf8_lossy(&body).matches(needle).count()))
+    Ok((
+        elapsed,
+        String::from_utf8_lossy(&body).matches(needle).count(),
+    ))
 }
 
 /// The medians and what follows from them.
