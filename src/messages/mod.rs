@@ -1,6 +1,7 @@
 //! Messages: the SQL, the history route, and sending (one answer produced by
 //! the providers, relayed as a stream or returned whole).
 
+mod coalesce;
 pub mod context;
 pub mod generate;
 pub mod idempotency;
