@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::generate::{expand, Ending, Outcome, Sink, Timing};
-use crate::llm::client::{self, Upstream};
-use crate::llm::fallback::{Attempt, Failure};
 use futures::future::{select, Either};
 use worker::Delay;
 
+use super::generate::{expand, Ending, Outcome, Sink, Timing};
+use crate::llm::client::{self, Upstream};
+use crate::llm::fallback::{Attempt, Failure};
 use crate::runtime::{now_ms, yield_now};
 use crate::sse::anthropic::Encoder;
 use crate::sse::think::ThinkSplitter;
