@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use futures::future::{select, Either};
+use worker::Delay;
+
 use super::answer::{expand, Ending, Outcome, Sink, Timing};
 use crate::llm::client::{self, Upstream};
 use crate::llm::fallback::{Attempt, Failure};
-use crate::runtime::{timeout, yield_now};
+use crate::runtime::{now_ms, yield_now};
 use crate::sse::anthropic::Encoder;
 use crate::sse::think::ThinkSplitter;
 use crate::sse::{LlmEvent, StopReason};
@@ -19,6 +22,32 @@ pub(super) struct Relay {
     /// Reported (input, output, content) tokens.
     pub(super) usage: Option<(u32, u32, Option<u32>)>,
     pub(super) stop: StopReason,
+}
+
+/// What a silence of the upstream calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum Silence {
+    /// Not yet a whole ping interval: wait on.
+    Wait,
+    /// Keep the client's connection alive.
+    Ping,
+    /// Silent for too long: the upstream counts as lost.
+    GiveUp,
+}
+
+/// Clock granularity allowed for when the alarm rings a little early.
+const SLACK: Duration = Duration::from_millis(5);
+
+/// Decides on a silence of `quiet` since the last upstream chunk, and when
+/// to look again.
+fn on_silence(quiet: Duration, timing: Timing) -> (Silence, Duration) {
+    if quiet >= timing.idle_limit {
+        (Silence::GiveUp, timing.ping_every)
+    } else if quiet + SLACK >= timing.ping_every {
+        (Silence::Ping, timing.ping_every)
+    } else {
+        (Silence::Wait, timing.ping_every - quiet)
+    }
 }
 
 enum Step {
@@ -46,35 +75,39 @@ impl Relay {
             step = Step::ClientGone;
         }
         yield_now().await;
-        let mut silent = Duration::ZERO;
+        // One alarm for the silence, re-armed only when it rings: arming a
+        // timer per upstream chunk would cost a timer per chunk.
+        let mut last_data = now_ms();
+        let mut alarm = Box::pin(Delay::from(timing.ping_every));
         while matches!(step, Step::Continue) {
-            match timeout(timing.ping_every, upstream.next()).await {
-                None => {
-                    silent += timing.ping_every;
-                    step = if silent >= timing.idle_limit {
-                        Step::Broken("the provider stopped sending".into())
-                    } else if sink.send(Encoder::ping()) {
-                        Step::Continue
-                    } else {
-                        Step::ClientGone
+            let next = std::pin::pin!(upstream.next());
+            match select(next, alarm.as_mut()).await {
+                Either::Right(((), _)) => {
+                    let quiet = Duration::from_millis(now_ms().saturating_sub(last_data));
+                    let (action, rearm) = on_silence(quiet, timing);
+                    step = match action {
+                        Silence::Wait => Step::Continue,
+                        Silence::Ping if sink.send(Encoder::ping()) => Step::Continue,
+                        Silence::Ping => Step::ClientGone,
+                        Silence::GiveUp => Step::Broken("the provider stopped sending".into()),
                     };
+                    alarm.set(Delay::from(rearm));
                 }
-                Some(Some(Ok(bytes))) => {
-                    silent = Duration::ZERO;
+                // No yield after a chunk: reading the next one takes a turn
+                // of the event loop anyway (a fetch body's read never
+                // completes within the microtasks of the one before), and in
+                // that turn the response stream writes what was just sent.
+                Either::Left((Some(Ok(bytes)), _)) => {
+                    last_data = now_ms();
                     let events = decoder.push(&bytes);
                     let events = expand(events, self.splitter.as_mut(), self.thinking);
                     step = self.apply(events, sink);
-                    // Let the response stream write what was just sent before
-                    // reading on: upstream data already buffered would
-                    // otherwise be drained in one chain of microtasks, and the
-                    // client would get the whole answer at the end.
-                    yield_now().await;
                 }
-                Some(Some(Err(e))) => {
+                Either::Left((Some(Err(e)), _)) => {
                     worker::console_warn!("{}: upstream connection lost: {e}", attempt.model);
                     step = Step::Broken("the connection to the model provider was lost".into());
                 }
-                Some(None) => {
+                Either::Left((None, _)) => {
                     let mut events = decoder.finish();
                     events.push(LlmEvent::Done);
                     let events = expand(events, self.splitter.as_mut(), self.thinking);
@@ -164,5 +197,40 @@ impl Relay {
             out.push_str(&encoded);
         }
         Step::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMING: Timing = Timing {
+        first_token: Duration::from_secs(2),
+        ping_every: Duration::from_secs(1),
+        idle_limit: Duration::from_secs(60),
+    };
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_whole_interval_of_silence_pings_and_rearms_a_whole_interval() {
+        assert_eq!(on_silence(ms(1000), TIMING), (Silence::Ping, ms(1000)));
+        assert_eq!(on_silence(ms(2400), TIMING), (Silence::Ping, ms(1000)));
+        // The clock may read a hair under the interval when the alarm rings.
+        assert_eq!(on_silence(ms(997), TIMING), (Silence::Ping, ms(1000)));
+    }
+
+    #[test]
+    fn data_since_the_alarm_was_set_waits_for_the_rest_of_the_interval() {
+        assert_eq!(on_silence(ms(300), TIMING), (Silence::Wait, ms(700)));
+        assert_eq!(on_silence(ms(0), TIMING), (Silence::Wait, ms(1000)));
+    }
+
+    #[test]
+    fn silence_past_the_idle_limit_gives_up() {
+        assert_eq!(on_silence(ms(60_000), TIMING).0, Silence::GiveUp);
+        assert_eq!(on_silence(ms(59_999), TIMING).0, Silence::Ping);
     }
 }

@@ -281,6 +281,6 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
             console_error!("[{rid}] could not store the answer: {e:?}");
         }
     });
-    let body = rx.map(Ok::<Vec<u8>, worker::Error>);
+    let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
     event_stream(Response::from_stream(body)?)
 }

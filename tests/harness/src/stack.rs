@@ -1,6 +1,7 @@
 //! Pieces of the local stack shared by the dev command and the test runner:
 //! databases (a throwaway PostgreSQL database, or embedded PGlite), the
-//! worker under `wrangler dev`, and `.env`-style variable files.
+//! worker under wrangler's dev server (`tests/harness/worker.mjs`), and
+//! `.env`-style variable files.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +186,7 @@ pub fn write_env_file(path: &Path, vars: &BTreeMap<String, String>) -> Result<()
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// How to run the worker under `wrangler dev`.
+/// How to run the worker locally.
 pub struct WorkerOptions {
     /// Port to serve on (127.0.0.1).
     pub port: u16,
@@ -193,19 +194,19 @@ pub struct WorkerOptions {
     pub database_url: String,
     /// Variables and secrets, written to `env_file`.
     pub vars: BTreeMap<String, String>,
-    /// Where to write the variables for `--env-file`.
+    /// Where to write the variables (read as the worker's env file).
     pub env_file: PathBuf,
     /// Local state (Durable Objects) directory.
     pub state_dir: PathBuf,
-    /// Log file; `None` shows wrangler's output in the terminal.
+    /// Log file; `None` shows the worker's output in the terminal.
     pub log: Option<PathBuf>,
     /// How long to wait for `/health` (the first start includes a build).
     pub ready_within: Duration,
 }
 
-/// The worker running under `wrangler dev`.
+/// The worker running locally.
 pub struct Worker {
-    /// The wrangler process group.
+    /// The launcher's process group (Node and its `workerd` processes).
     pub proc: Proc,
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
@@ -213,30 +214,28 @@ pub struct Worker {
     pub health_status: u16,
 }
 
-/// Starts `wrangler dev` and waits until `/health` answers.
+/// Starts the worker with `tests/harness/worker.mjs` (wrangler's
+/// programmatic dev server, without the DevTools inspector unless
+/// `WORKER_INSPECTOR=1`) and waits until `/health` answers.
 pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, String> {
     write_env_file(&opts.env_file, &opts.vars)?;
-    let inspector = crate::procs::free_port().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+    let mut cmd = Command::new(root.join("node_modules/.bin/node"));
     cmd.current_dir(root)
         .env("PATH", node_path(root))
-        .args(["dev", "--ip", "127.0.0.1", "--port"])
+        .arg(root.join("tests/harness/worker.mjs"))
+        .arg("--port")
         .arg(opts.port.to_string())
-        .arg("--inspector-port")
-        .arg(inspector.to_string())
         .arg("--env-file")
         .arg(&opts.env_file)
         .arg("--persist-to")
         .arg(&opts.state_dir)
-        .arg("--show-interactive-dev-session=false")
         .env(
             "CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE",
             with_password(&opts.database_url),
         )
         .env("WRANGLER_SEND_METRICS", "false")
         .env("NO_COLOR", "1");
-    let mut proc =
-        Proc::spawn("wrangler dev", cmd, opts.log.as_deref()).map_err(|e| e.to_string())?;
+    let mut proc = Proc::spawn("worker", cmd, opts.log.as_deref()).map_err(|e| e.to_string())?;
     let base_url = format!("http://127.0.0.1:{}", opts.port);
     let health_status =
         wait_for_http(&mut proc, &format!("{base_url}/health"), opts.ready_within).await?;

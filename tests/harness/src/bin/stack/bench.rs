@@ -1,5 +1,5 @@
 //! `npm run bench`: the measurements recorded in BENCHMARKS.md, against
-//! the same stack the tests use (release-built worker under wrangler dev,
+//! the same stack the tests use (release-built worker under wrangler's dev server,
 //! a fresh PostgreSQL database, the provider stand-in).
 
 use std::path::Path;
@@ -16,6 +16,9 @@ const SAMPLES: usize = 30;
 
 /// Runs every benchmark and prints one line per figure.
 pub async fn run(root: &Path) -> Result<(), String> {
+    if std::env::var("BENCH").as_deref() == Ok("throughput") {
+        return crate::throughput_bench::run_alone(root).await;
+    }
     step(
         root,
         "password hash, native (cargo bench --bench password)",
@@ -36,7 +39,11 @@ pub async fn run(root: &Path) -> Result<(), String> {
     let result = match auth_costs(&base).await {
         Ok(access) => match limiter_costs(&base, &access).await {
             Ok(()) => match streaming_overhead(&base, &stack.stand_in, &access).await {
-                Ok(()) => crate::context_bench::run(&base, &stack.db.url, &access).await,
+                Ok(()) => match crate::throughput_bench::run(&base, &stack.stand_in, &access).await
+                {
+                    Ok(()) => crate::context_bench::run(&base, &stack.db.url, &access).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),

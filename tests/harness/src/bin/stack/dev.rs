@@ -167,7 +167,7 @@ async fn wait_for_stop(worker: &mut Proc) {
             _ = term.recv() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 if let Some(status) = worker.exited() {
-                    eprintln!("wrangler dev exited ({status})");
+                    eprintln!("the worker exited ({status})");
                     return;
                 }
             }

@@ -14,6 +14,7 @@ mod context_bench;
 mod dev;
 mod run;
 mod test;
+mod throughput_bench;
 
 use std::process::ExitCode;
 

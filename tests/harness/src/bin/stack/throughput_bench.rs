@@ -1,0 +1,187 @@
+//! Stream throughput: a 1,000-word answer that the provider stand-in sends
+//! with no delay, read directly from the stand-in and through
+//! `…/messages/stream`, side by side (alternating, same stand-in), with
+//! the ratio and the worker's cost per upstream chunk.
+//!
+//! `BENCH=throughput npm run bench` runs only this figure.
+
+use std::path::Path;
+use std::time::Instant;
+
+use harness::standin;
+use serde_json::json;
+
+use crate::bench::json_of;
+
+/// Words (= upstream chunks = `text_delta` events) per answer.
+const WORDS: usize = 1000;
+/// Measured pairs (after one warm-up pair).
+const RUNS: usize = 15;
+
+/// Builds the worker, starts the benchmark stack and measures throughput.
+pub async fn run_alone(root: &Path) -> Result<(), String> {
+    let (logs, secret) = crate::test::build_worker(root).await?;
+    let stack = crate::test::PgStack::start(root, &logs, "bench", &secret, &[]).await?;
+    let result = async {
+        let access = register(&stack.worker.base_url).await?;
+        run(&stack.worker.base_url, &stack.stand_in, &access).await
+    }
+    .await;
+    stack.stop().await;
+    result
+}
+
+/// A fresh user's access token.
+async fn register(base: &str) -> Result<String, String> {
+    let email = format!("throughput-{}@example.com", std::process::id());
+    let reg = json_of(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": "bench-password-1"})),
+    )
+    .await?;
+    reg["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("register gave no access token: {reg}"))
+}
+
+/// Measures and prints the side-by-side figures.
+pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Result<(), String> {
+    println!(
+        "\n==> stream throughput: {WORDS}-word answer, no upstream delay, {RUNS} runs each, alternating"
+    );
+    let client = reqwest::Client::new();
+    let chunks: Vec<String> = (0..WORDS).map(|i| format!("w{i} ")).collect();
+    let mut direct = Vec::with_capacity(RUNS);
+    let mut through = Vec::with_capacity(RUNS);
+    for i in 0..=RUNS {
+        let marker = format!("throughput-{i}-{}", std::process::id());
+        for _ in 0..2 {
+            client
+                .post(format!("{}/_control/scripts", stand_in.url()))
+                .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let upstream = client
+            .post(format!("{}/chat/completions", stand_in.groq_base_url()))
+            .bearer_auth("bench")
+            .json(&json!({
+                "model": "openai/gpt-oss-20b",
+                "stream": true,
+                "messages": [{"role": "user", "content": marker}],
+            }));
+        let (d, direct_chunks) = read_all(upstream, "\"content\":\"w").await?;
+        let conversation = json_of(
+            client
+                .post(format!("{base}/api/v1/conversations"))
+                .bearer_auth(access)
+                .json(&json!({"title": "throughput"})),
+        )
+        .await?;
+        let id = conversation["id"].as_str().ok_or("no conversation id")?;
+        let worker = client
+            .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
+            .bearer_auth(access)
+            .json(&json!({"content": marker}));
+        let (t, deltas) = read_all(worker, "\"type\":\"text_delta\"").await?;
+        if direct_chunks != WORDS || deltas != WORDS {
+            return Err(format!(
+                "expected {WORDS} chunks each way, got {direct_chunks} direct and {deltas} text_delta"
+            ));
+        }
+        if i > 0 {
+            direct.push(d);
+            through.push(t);
+        }
+    }
+    let figures = Figures::of(&mut direct, &mut through, WORDS);
+    println!("     stand-in direct, whole stream:    {}", spread(&direct));
+    println!(
+        "     through the worker, whole stream: {}",
+        spread(&through)
+    );
+    println!("{}", figures.line());
+    Ok(())
+}
+
+/// Reads a streamed response to its end: elapsed ms and how many times
+/// `needle` occurs in the body.
+async fn read_all(req: reqwest::RequestBuilder, needle: &str) -> Result<(f64, usize), String> {
+    let start = Instant::now();
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("streaming request failed with {}", resp.status()));
+    }
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+    Ok((
+        elapsed,
+        String::from_utf8_lossy(&body).matches(needle).count(),
+    ))
+}
+
+/// The medians and what follows from them.
+#[derive(Debug, PartialEq)]
+struct Figures {
+    direct_ms: f64,
+    through_ms: f64,
+    ratio: f64,
+    per_chunk_us: f64,
+}
+
+impl Figures {
+    /// Sorts both series and derives the figures from their medians.
+    fn of(direct: &mut [f64], through: &mut [f64], chunks: usize) -> Figures {
+        direct.sort_by(f64::total_cmp);
+        through.sort_by(f64::total_cmp);
+        let (d, t) = (median(direct), median(through));
+        Figures {
+            direct_ms: d,
+            through_ms: t,
+            ratio: t / d,
+            per_chunk_us: (t - d) * 1000.0 / chunks as f64,
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "     medians: direct {:.1} ms, through the worker {:.1} ms: {:.1}x direct \
+             (target <= 3x); per-chunk cost (through - direct)/chunks = {:.0} us",
+            self.direct_ms, self.through_ms, self.ratio, self.per_chunk_us
+        )
+    }
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    sorted[sorted.len() / 2]
+}
+
+fn spread(sorted: &[f64]) -> String {
+    format!(
+        "min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        sorted[0],
+        median(sorted),
+        sorted[sorted.len() - 1]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_come_from_the_medians() {
+        let mut direct = vec![30.0, 10.0, 20.0];
+        let mut through = vec![90.0, 50.0, 70.0];
+        let f = Figures::of(&mut direct, &mut through, 100);
+        assert_eq!(direct, [10.0, 20.0, 30.0]);
+        assert_eq!(f.direct_ms, 20.0);
+        assert_eq!(f.through_ms, 70.0);
+        assert_eq!(f.ratio, 3.5);
+        assert_eq!(f.per_chunk_us, 500.0);
+        assert!(f.line().contains("3.5x direct"), "{}", f.line());
+    }
+}
