@@ -36,7 +36,12 @@ pub async fn run(root: &Path) -> Result<(), String> {
     let result = match auth_costs(&base).await {
         Ok(access) => match limiter_costs(&base, &access).await {
             Ok(()) => match streaming_overhead(&base, &stack.stand_in, &access).await {
-                Ok(()) => crate::context_bench::run(&base, &stack.db.url, &access).await,
+                Ok(()) => match crate::context_bench::run(&base, &stack.db.url, &access).await {
+                    Ok(()) => {
+                        crate::ttft_bench::run(root, &logs, &base, &stack.stand_in, &access).await
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),

@@ -7,6 +7,8 @@
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
 //!   smoke run on PGlite and a misconfigured worker.
 //! - `stack bench`: the measurements of BENCHMARKS.md.
+//! - `stack bench-ttft`: only the time-to-first-token comparison (direct,
+//!   this API, LiteLLM).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
@@ -14,12 +16,13 @@ mod context_bench;
 mod dev;
 mod run;
 mod test;
+mod ttft_bench;
 
 use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +36,7 @@ async fn main() -> ExitCode {
             None => Err(USAGE.into()),
         },
         Some("bench") => bench::run(&root).await,
+        Some("bench-ttft") => ttft_bench::standalone(&root).await,
         Some("migrate") => match args
             .get(1)
             .cloned()
