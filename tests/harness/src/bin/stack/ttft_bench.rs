@@ -76,7 +76,8 @@ pub async fn run(
     };
     let client = reqwest::Client::new();
     let (mut direct, mut api, mut proxy) = (Vec::new(), Vec::new(), Vec::new());
-    let mut limiter = Vec::new();
+    let (mut limiter, mut handler, mut db, mut headers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut measure = async || -> Result<(), String> {
         for i in 0..=SAMPLES {
             let marker = format!("ttft-{i}-{}", std::process::id());
@@ -124,7 +125,8 @@ pub async fn run(
                     first(
                         client
                             .post(format!("{}/v1/chat/completions", l.url))
-                            .json(&completion.clone()),
+                            .bearer_auth(&l.key)
+                            .json(&completion),
                         &needle,
                     )
                     .await?,
@@ -134,7 +136,10 @@ pub async fn run(
             if i > 0 {
                 direct.push(d.first);
                 api.push(a.first);
-                limiter.extend(a.ratelimit);
+                limiter.extend(a.server("ratelimit"));
+                handler.extend(a.server("total"));
+                db.extend(a.server("db"));
+                headers.push(a.headers);
                 proxy.extend(p.map(|p| p.first));
             }
         }
@@ -154,11 +159,16 @@ pub async fn run(
         "through this API (…/messages/stream):     {}",
         summary(&api)
     );
-    if !limiter.is_empty() {
+    if !limiter.is_empty() && !handler.is_empty() && !db.is_empty() {
         println!(
-            "     of which the limiter's round trip (Server-Timing): {}",
-            summary(&limiter)
+            "     medians: the worker until its response {:.0} ms (Server-Timing: limiter round \
+             trip {:.0}, database connection {:.0}, overlapped); headers at the client {:.1} ms",
+            median(&mut handler),
+            median(&mut limiter),
+            median(&mut db),
+            median(&mut headers),
         );
+        println!("     limiter round trip: {}", summary(&limiter));
     }
     if !proxy.is_empty() {
         println!(
@@ -187,12 +197,15 @@ pub async fn run(
 struct LiteLlm {
     proc: Proc,
     url: String,
+    /// The proxy's master key (it refuses to start without one).
+    key: String,
 }
 
 impl LiteLlm {
     async fn start(root: &Path, logs: &Path, stand_in: &standin::StandIn) -> Result<Self, String> {
         let python = install().await?;
         let port = free_port().map_err(|e| e.to_string())?;
+        let key = format!("sk-{}", harness::stack::random_hex_secret()?);
         let mut cmd = Command::new(python);
         cmd.args([
             "-c",
@@ -202,6 +215,7 @@ impl LiteLlm {
         .arg("--config")
         .arg(root.join("tests/bench/litellm.yaml"))
         .env("STANDIN_GROQ_BASE_URL", stand_in.groq_base_url())
+        .env("LITELLM_MASTER_KEY", &key)
         // No cost-map download, no telemetry, no database.
         .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         .env("LITELLM_TELEMETRY", "False")
@@ -220,7 +234,7 @@ impl LiteLlm {
             "    (LiteLLM {LITELLM_VERSION} proxy on {url}, log: {})",
             log.display()
         );
-        Ok(Self { proc, url })
+        Ok(Self { proc, url, key })
     }
 }
 
@@ -267,8 +281,16 @@ async fn run_quietly(cmd: &mut Command) -> Result<(), String> {
 struct Timed {
     /// Milliseconds until the body first contains the needle.
     first: f64,
-    /// The limiter's round trip reported in `Server-Timing`, if any.
-    ratelimit: Option<f64>,
+    /// Milliseconds until the response headers.
+    headers: f64,
+    /// The worker's `Server-Timing` entries, `name` → ms (none upstream).
+    server: Vec<(String, f64)>,
+}
+
+impl Timed {
+    fn server(&self, name: &str) -> Option<f64> {
+        self.server.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
+    }
 }
 
 /// Times a streamed request until its body first contains `needle`.
@@ -281,10 +303,11 @@ async fn first(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, Stri
         let body = resp.text().await.unwrap_or_default();
         return Err(format!("streaming request failed with {status}: {body}"));
     }
-    let ratelimit = harness::server_timing::entries(resp.headers())
+    let headers = start.elapsed().as_secs_f64() * 1000.0;
+    let server = harness::server_timing::entries(resp.headers())
         .into_iter()
-        .find(|e| e.name == "ratelimit")
-        .and_then(|e| e.dur);
+        .filter_map(|e| Some((e.name, e.dur?)))
+        .collect();
     let mut body = resp.bytes_stream();
     let mut seen = Vec::new();
     let mut at = None;
@@ -298,7 +321,11 @@ async fn first(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, Stri
         }
     }
     let first = at.ok_or_else(|| format!("the stream never carried {needle}"))?;
-    Ok(Timed { first, ratelimit })
+    Ok(Timed {
+        first,
+        headers,
+        server,
+    })
 }
 
 /// Sorts `v` and returns its median.
