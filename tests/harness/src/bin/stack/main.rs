@@ -14,6 +14,7 @@
 mod bench;
 mod context_bench;
 mod dev;
+mod limiter_restart;
 mod run;
 mod test;
 mod ttft_bench;

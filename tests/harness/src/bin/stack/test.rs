@@ -94,6 +94,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
+    note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
 
@@ -121,6 +122,8 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     // The rate-limit tests only run in their own phase (small limits).
     let r = if filter.starts_with("rate_limits") {
         ratelimit_phase(root, &logs, &secret, filter, &mut tally).await
+    } else if filter == "limiter_restart" {
+        crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
     } else {
         postgres_phase(root, &logs, &secret, filter, &mut tally).await
     };
