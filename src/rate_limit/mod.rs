@@ -1,6 +1,7 @@
 //! Per-user and per-IP rate limits, kept in a Durable Object.
 
 pub mod client;
+pub mod log;
 pub mod object;
 pub mod window;
 

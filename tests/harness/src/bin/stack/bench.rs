@@ -36,20 +36,15 @@ pub async fn run(root: &Path) -> Result<(), String> {
     let (logs, secret) = build_worker(root).await?;
     let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
     let base = stack.worker.base_url.clone();
-    let result = match auth_costs(&base).await {
-        Ok(access) => match limiter_costs(&base, &access).await {
-            Ok(()) => match streaming_overhead(&base, &stack.stand_in, &access).await {
-                Ok(()) => match crate::throughput_bench::run(&base, &stack.stand_in, &access).await
-                {
-                    Ok(()) => crate::context_bench::run(&base, &stack.db.url, &access).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let access = auth_costs(&base).await?;
+        limiter_costs(&base, &access).await?;
+        streaming_overhead(&base, &stack.stand_in, &access).await?;
+        crate::throughput_bench::run(&base, &stack.stand_in, &access).await?;
+        crate::context_bench::run(&base, &stack.db.url, &access).await?;
+        crate::ttft_bench::run(root, &logs, &base, &stack.stand_in, &access).await
+    }
+    .await;
     stack.stop().await;
     result
 }

@@ -7,20 +7,24 @@
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
 //!   smoke run on PGlite and a misconfigured worker.
 //! - `stack bench`: the measurements of BENCHMARKS.md.
+//! - `stack bench-ttft`: only the time-to-first-token comparison (direct,
+//!   this API, LiteLLM).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
 mod context_bench;
 mod dev;
+mod limiter_restart;
 mod run;
 mod test;
 mod throughput_bench;
+mod ttft_bench;
 
 use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -34,6 +38,7 @@ async fn main() -> ExitCode {
             None => Err(USAGE.into()),
         },
         Some("bench") => bench::run(&root).await,
+        Some("bench-ttft") => ttft_bench::standalone(&root).await,
         Some("migrate") => match args
             .get(1)
             .cloned()

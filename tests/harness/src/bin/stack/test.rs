@@ -93,7 +93,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
     let (logs, secret) = build_e2e_and_worker(root).await?;
 
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
-    note(ratelimit_phase(root, &logs, &secret, &mut tally).await);
+    note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
+    note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
 
@@ -119,7 +120,14 @@ pub async fn run(root: &Path) -> Result<(), String> {
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     let (logs, secret) = build_e2e_and_worker(root).await?;
     let mut tally = Tally::default();
-    let r = postgres_phase(root, &logs, &secret, filter, &mut tally).await;
+    // The rate-limit tests only run in their own phase (small limits).
+    let r = if filter.starts_with("rate_limits") {
+        ratelimit_phase(root, &logs, &secret, filter, &mut tally).await
+    } else if filter == "limiter_restart" {
+        crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
+    } else {
+        postgres_phase(root, &logs, &secret, filter, &mut tally).await
+    };
     note_browser_skip();
     println!("{} passed, {} failed", tally.passed, tally.failed);
     r
@@ -368,6 +376,7 @@ async fn ratelimit_phase(
     root: &Path,
     logs: &Path,
     secret: &str,
+    filter: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
     let limits = [
@@ -380,14 +389,7 @@ async fn ratelimit_phase(
     let r = cargo_test(
         root,
         "rate limits",
-        &[
-            "--test",
-            "e2e",
-            "--",
-            "rate_limits::",
-            "--test-threads",
-            "1",
-        ],
+        &["--test", "e2e", "--", filter, "--test-threads", "1"],
         &stack.env("ratelimit", secret),
         tally,
     )
