@@ -10,9 +10,11 @@
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
+mod cold_bench;
 mod context_bench;
 mod dev;
 mod run;
+mod size;
 mod test;
 
 use std::process::ExitCode;
