@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::tokens::Encoding;
+
 /// Which upstream API serves a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +43,9 @@ pub struct Model {
     pub output_price_per_mtok: f64,
     /// Whether the model can return its reasoning.
     pub supports_thinking: bool,
+    /// The tiktoken encoding its prompts are counted with: the model's own
+    /// where tiktoken has it, else the closest available (`cl100k_base`).
+    pub tokenizer: Encoding,
 }
 
 /// Every model offered, in the order `/api/v1/models` lists them.
@@ -54,6 +59,7 @@ pub const MODELS: &[Model] = &[
         input_price_per_mtok: 0.075,
         output_price_per_mtok: 0.30,
         supports_thinking: true,
+        tokenizer: Encoding::O200kBase,
     },
     Model {
         id: "openai/gpt-oss-120b",
@@ -63,6 +69,7 @@ pub const MODELS: &[Model] = &[
         input_price_per_mtok: 0.15,
         output_price_per_mtok: 0.60,
         supports_thinking: true,
+        tokenizer: Encoding::O200kBase,
     },
     Model {
         id: "gemini-2.5-flash-lite",
@@ -72,6 +79,7 @@ pub const MODELS: &[Model] = &[
         input_price_per_mtok: 0.10,
         output_price_per_mtok: 0.40,
         supports_thinking: true,
+        tokenizer: Encoding::Cl100kBase,
     },
 ];
 
@@ -104,6 +112,12 @@ impl Model {
 /// Finds a model by its exact id.
 pub fn find(id: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.id == id)
+}
+
+/// The encoding to count a model's prompts with; `cl100k_base` for an id
+/// no longer in the catalogue.
+pub fn tokenizer(id: &str) -> Encoding {
+    find(id).map_or(Encoding::Cl100kBase, |m| m.tokenizer)
 }
 
 /// A catalogue entry as `/api/v1/models` shows it.
@@ -181,5 +195,21 @@ mod tests {
         assert_eq!(v[0]["context_window"], 4096, "overrides are shown");
         assert_eq!(v[1]["max_output_tokens"], 1024);
         assert_eq!(l.iter().filter(|m| m.is_default).count(), 1);
+        assert_eq!(v[0]["tokenizer"], "o200k_base");
+        assert_eq!(v[2]["tokenizer"], "cl100k_base");
+    }
+
+    #[test]
+    fn gpt_oss_models_count_with_o200k_and_the_rest_with_cl100k() {
+        for m in MODELS {
+            let expected = if m.id.starts_with("openai/gpt-oss") {
+                Encoding::O200kBase
+            } else {
+                Encoding::Cl100kBase
+            };
+            assert_eq!(m.tokenizer, expected, "{}", m.id);
+            assert_eq!(tokenizer(m.id), expected);
+        }
+        assert_eq!(tokenizer("llama-3.1-8b-instant"), Encoding::Cl100kBase);
     }
 }

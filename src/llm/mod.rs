@@ -10,5 +10,6 @@ pub mod gemini;
 pub mod groq;
 pub mod limits;
 pub mod routes;
+pub mod tokenizer;
 pub mod tokens;
 pub mod window;

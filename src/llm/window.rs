@@ -55,7 +55,7 @@ pub struct TooLong {
 }
 
 /// The texts of one send and what is known of their sizes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Context<'a> {
     /// Slot 0: system prompt; slot 1: new message; slot 2 + i: `earlier[i]`.
     texts: Vec<Option<&'a str>>,
@@ -156,6 +156,17 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// Whether [`Context::plan`] for `budget` would tokenise any text (so
+    /// that a tokeniser is loaded only when one is needed).
+    pub fn needs_counting(&self, budget: u32) -> bool {
+        let mut called = false;
+        let _ = self.clone().plan(budget, &mut |_| {
+            called = true;
+            0
+        });
+        called
+    }
+
     /// Earlier messages tokenised by [`Context::plan`]: (index, tokens).
     pub fn counted(&self) -> &[(usize, u32)] {
         &self.counted
@@ -188,7 +199,7 @@ impl<'a> Context<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::tokens;
+    use crate::llm::tokens::{self, Encoding};
 
     /// One token per word, and a tally of the calls.
     fn words(calls: &mut u32) -> impl FnMut(&str) -> u32 + '_ {
@@ -229,6 +240,7 @@ mod tests {
         let w = ctx.plan(10_000, &mut words(&mut calls)).unwrap();
         assert_eq!(w.first, 0);
         assert_eq!(calls, 0);
+        assert!(!ctx.needs_counting(10_000));
         assert!(ctx.counted().is_empty());
         assert_eq!(ctx.new_tokens(), None);
         let bytes = 8 + 11 + 6 * 5;
@@ -245,9 +257,15 @@ mod tests {
         let mut ctx = Context::new(Some("s"), &earlier, "new message");
         let mut calls = 0;
         let fixed = PER_REPLY + 1 + 2 + 2 * PER_MESSAGE;
+        assert!(ctx.needs_counting(fixed + 3 * 28 + 27));
         let w = ctx
             .plan(fixed + 3 * 28 + 27, &mut words(&mut calls))
             .unwrap();
+        assert!(
+            !ctx.needs_counting(fixed + 3 * 28 + 27),
+            "everything it reaches is counted now"
+        );
+        assert!(ctx.needs_counting(fixed + 5 * 28), "older ones are not");
         assert_eq!(w.first, 14, "three exchanges, not a half fourth");
         assert_eq!(w.tokens, fixed + 3 * 28);
         assert_eq!(w.estimate, w.tokens, "counted: exact");
@@ -347,20 +365,21 @@ mod tests {
             .collect();
         let earlier = exchanges(&texts);
         let mut ctx = Context::new(Some("You are terse."), &earlier, "And now?");
-        let w = ctx.plan(2_000, &mut tokens::count).unwrap();
+        let count = |t: &str| tokens::count(Encoding::O200kBase, t);
+        let w = ctx.plan(2_000, &mut { count }).unwrap();
         let sent: u32 = texts[w.first..]
             .iter()
-            .map(|t| tokens::count(t) + PER_MESSAGE)
+            .map(|t| count(t) + PER_MESSAGE)
             .sum::<u32>()
-            + tokens::count("You are terse.")
-            + tokens::count("And now?")
+            + count("You are terse.")
+            + count("And now?")
             + 2 * PER_MESSAGE
             + PER_REPLY;
         assert_eq!(sent, w.tokens);
         assert!(w.tokens <= 2_000 && w.first.is_multiple_of(2) && w.first > 0);
         let next: u32 = texts[w.first - 2..w.first]
             .iter()
-            .map(|t| tokens::count(t) + PER_MESSAGE)
+            .map(|t| count(t) + PER_MESSAGE)
             .sum();
         assert!(
             w.tokens + next > 2_000,

@@ -130,7 +130,7 @@ pub(super) async fn prepare_send(
     // Planned with the reasoning instruction when thinking is asked for:
     // a model without native reasoning gets it in its system prompt.
     let system = system_prompt(conversation.system_prompt.as_deref(), input.thinking);
-    let planned = context::plan_windows(config, system.as_deref(), &history, &input, attempts);
+    let planned = context::plan_windows(rc, system.as_deref(), &history, &input, attempts).await;
     let windows = match planned {
         Ok(w) => w,
         Err(e) => {

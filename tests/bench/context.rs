@@ -1,7 +1,8 @@
 //! CPU cost of the context window, natively: `cargo bench --bench context`.
 //!
-//! - the tokeniser's cold cost (building `cl100k_base`, what the first
-//!   counting send of an isolate pays) and its warm cost per 1,000 tokens;
+//! - the tokeniser's cold cost (building `o200k_base` and `cl100k_base` from
+//!   their asset tables, what the first counting send of an isolate pays
+//!   after fetching the table) and its warm cost per 1,000 tokens;
 //! - planning the window of a send for conversations of 10 and 200 turns:
 //!   with nothing counted yet (the first send whose byte-length bound
 //!   exceeds the budget) and with every count stored (every later send).
@@ -14,7 +15,8 @@ use std::time::Instant;
 use conversation_api::llm::catalogue::Limits;
 use conversation_api::llm::chat::Role;
 use conversation_api::llm::limits::budget;
-use conversation_api::llm::tokens;
+use conversation_api::llm::tokenizer;
+use conversation_api::llm::tokens::{self, Encoding};
 use conversation_api::llm::window::{Context, Earlier};
 
 /// About 150 tokens of English prose per message.
@@ -61,31 +63,38 @@ fn plan_ms(texts: &[String], counts: Option<&[u32]>, limits: Limits, runs: usize
     let mut kept = 0;
     let ms = median_ms(runs, || {
         let mut ctx = Context::new(Some("You are helpful."), &earlier, "The new question?");
-        let w = ctx
-            .plan(budget(limits, None), &mut tokens::count)
-            .expect("fits");
+        let w = ctx.plan(budget(limits, None), &mut count).expect("fits");
         kept = texts.len() - w.first;
         black_box(w);
     });
     (ms, kept)
 }
 
+/// Tokens in the gpt-oss models' encoding.
+fn count(text: &str) -> u32 {
+    tokens::count(Encoding::O200kBase, text)
+}
+
 fn main() {
-    let start = Instant::now();
-    let bpe = tiktoken_rs::cl100k_base().expect("cl100k_base");
-    let first_build = millis(start);
-    black_box(bpe);
-    let cold = median_ms(5, || {
-        black_box(tiktoken_rs::cl100k_base().expect("cl100k_base"));
-    });
-    println!(
-        "tokeniser cold (build cl100k_base): first {first_build:.1} ms, median of 5 {cold:.1} ms"
-    );
+    for encoding in Encoding::ALL {
+        let table = harness::tokenizer_tables::table(tokens::embedded(encoding)).expect("table");
+        let start = Instant::now();
+        black_box(tokenizer::build(encoding, &table).expect("builds"));
+        let first_build = millis(start);
+        let cold = median_ms(5, || {
+            black_box(tokenizer::build(encoding, &table).expect("builds"));
+        });
+        println!(
+            "tokeniser cold (build {} from its {} KiB table): first {first_build:.1} ms, median of 5 {cold:.1} ms",
+            encoding.name(),
+            table.len() / 1024
+        );
+    }
 
     let text: String = (0..40).map(message).collect();
-    let n = tokens::count(&text);
+    let n = count(&text);
     let warm = median_ms(20, || {
-        black_box(tokens::count(black_box(&text)));
+        black_box(count(black_box(&text)));
     });
     println!(
         "tokeniser warm: {n} tokens in {warm:.2} ms = {:.3} ms per 1,000 tokens",
@@ -102,7 +111,7 @@ fn main() {
     };
     for turns in [10, 200] {
         let texts: Vec<String> = (0..turns).map(message).collect();
-        let counts: Vec<u32> = texts.iter().map(|t| tokens::count(t)).collect();
+        let counts: Vec<u32> = texts.iter().map(|t| count(t)).collect();
         for (limits, label) in [(small, "8k"), (large, "131k")] {
             let (uncounted, kept) = plan_ms(&texts, None, limits, 20);
             let (stored, _) = plan_ms(&texts, Some(&counts), limits, 20);

@@ -1,8 +1,9 @@
 //! The context window: a conversation longer than the model's window sends
 //! the system prompt, the newest whole exchanges that fit the budget
-//! (`context_window − max_output_tokens − max(2%, 64)`, counted in
-//! `cl100k_base` with 4 tokens per message and 3 for the reply) and the new
-//! message; a fallback to a model with a smaller window re-plans; token
+//! (`context_window − max_output_tokens − max(2%, 64)`, counted in the
+//! model's encoding, `o200k_base` for the gpt-oss models, with 4 tokens per
+//! message and 3 for the reply) and the new message; a fallback to a model
+//! with a smaller window re-plans, reusing the counts already made; token
 //! counts are stored so the history is not tokenised again; a message that
 //! cannot fit at all is a 422 that stores nothing and calls no model. The
 //! test worker shrinks two windows through `MODEL_LIMITS`.
@@ -10,7 +11,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tiktoken_rs::cl100k_base_singleton;
+use tiktoken_rs::o200k_base_singleton;
 
 use crate::support::{
     db, get, marker, messages_of, requests, script, send_message, send_ok, stream_message,
@@ -21,8 +22,10 @@ use crate::support::{
 const PER_MESSAGE: u32 = 4;
 const PER_REPLY: u32 = 3;
 
+/// Tokens in `o200k_base`, the encoding of the gpt-oss models these tests
+/// converse with (and whose counts a fallback's re-plan reuses).
 fn tokens(text: &str) -> u32 {
-    u32::try_from(cl100k_base_singleton().encode_ordinary(text).len()).expect("small")
+    u32::try_from(o200k_base_singleton().encode_ordinary(text).len()).expect("small")
 }
 
 /// The prompt budget of `model` as `/api/v1/models` states its limits.

@@ -1,5 +1,6 @@
 //! `GET /api/v1/models`: public, well formed, with the default and fallback
-//! models and their terms; every listed model can start a conversation.
+//! models and their terms (including the encoding their prompts are counted
+//! with); every listed model can start a conversation.
 //! Runs in the PostgreSQL phase.
 
 use std::collections::HashSet;
@@ -69,6 +70,10 @@ async fn models_are_public_and_well_formed() {
         for k in ["supports_thinking", "is_default", "is_fallback"] {
             assert!(m[k].is_boolean(), "{k}: {m}");
         }
+        assert!(
+            matches!(m["tokenizer"].as_str(), Some("o200k_base" | "cl100k_base")),
+            "tokenizer: {m}"
+        );
     }
 
     // Credentials change nothing.
@@ -94,6 +99,10 @@ async fn the_default_and_fallback_models_are_listed_with_their_terms() {
     assert_price(groq, "input_price_per_mtok", 0.075);
     assert_price(groq, "output_price_per_mtok", 0.30);
     assert_eq!(groq["is_fallback"], false, "{groq}");
+    assert_eq!(
+        groq["tokenizer"], "o200k_base",
+        "gpt-oss is o200k-based: {groq}"
+    );
 
     let gemini = entry(&list, FALLBACK_MODEL);
     assert_eq!(gemini["provider"], "gemini", "{gemini}");
@@ -106,6 +115,10 @@ async fn the_default_and_fallback_models_are_listed_with_their_terms() {
     assert_price(gemini, "input_price_per_mtok", 0.10);
     assert_price(gemini, "output_price_per_mtok", 0.40);
     assert_eq!(gemini["is_default"], false, "{gemini}");
+    assert_eq!(
+        gemini["tokenizer"], "cl100k_base",
+        "the closest tiktoken has: {gemini}"
+    );
 }
 
 #[tokio::test]

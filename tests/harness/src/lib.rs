@@ -5,6 +5,7 @@ pub mod procs;
 pub mod server_timing;
 pub mod stack;
 pub mod standin;
+pub mod tokenizer_tables;
 
 /// `MODEL_LIMITS` of the test worker: windows small enough that the
 /// context-window tests overflow them with a few dozen messages, and

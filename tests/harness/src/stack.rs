@@ -218,6 +218,19 @@ pub struct Worker {
 /// programmatic dev server, without the DevTools inspector unless
 /// `WORKER_INSPECTOR=1`) and waits until `/health` answers.
 pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, String> {
+    let (mut proc, base_url) = spawn_worker(root, &opts)?;
+    let health_status =
+        wait_for_http(&mut proc, &format!("{base_url}/health"), opts.ready_within).await?;
+    Ok(Worker {
+        proc,
+        base_url,
+        health_status,
+    })
+}
+
+/// Starts `wrangler dev` without waiting for it; returns the process and
+/// the base URL it will serve.
+pub fn spawn_worker(root: &Path, opts: &WorkerOptions) -> Result<(Proc, String), String> {
     write_env_file(&opts.env_file, &opts.vars)?;
     let mut cmd = Command::new(root.join("node_modules/.bin/node"));
     cmd.current_dir(root)
@@ -235,15 +248,8 @@ pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, St
         )
         .env("WRANGLER_SEND_METRICS", "false")
         .env("NO_COLOR", "1");
-    let mut proc = Proc::spawn("worker", cmd, opts.log.as_deref()).map_err(|e| e.to_string())?;
-    let base_url = format!("http://127.0.0.1:{}", opts.port);
-    let health_status =
-        wait_for_http(&mut proc, &format!("{base_url}/health"), opts.ready_within).await?;
-    Ok(Worker {
-        proc,
-        base_url,
-        health_status,
-    })
+    let proc = Proc::spawn("worker", cmd, opts.log.as_deref()).map_err(|e| e.to_string())?;
+    Ok((proc, format!("http://127.0.0.1:{}", opts.port)))
 }
 
 /// 32 random bytes from the OS as 64 hex characters.

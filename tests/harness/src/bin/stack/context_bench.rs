@@ -25,6 +25,9 @@ struct Sent {
     total_ms: f64,
     context_ms: f64,
     counted: u32,
+    /// `Server-Timing: tokenizer`: the tokeniser's load, on the first send
+    /// of an isolate that counts with it.
+    tokenizer: Option<String>,
 }
 
 /// Runs the context benchmarks against `base`, seeding through `database_url`.
@@ -79,6 +82,8 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
                 .map_err(|e| e.to_string())?;
             let status = resp.status();
             let (context_ms, counted) = context_timing(resp.headers());
+            let tokenizer = harness::server_timing::find(resp.headers(), "tokenizer")
+                .and_then(|e| Some(format!("{:.0} ms ({})", e.dur?, e.desc.unwrap_or_default())));
             let _ = resp.bytes().await;
             if status != 201 {
                 return Err(format!("send failed with {status}"));
@@ -87,6 +92,7 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
                 total_ms: start.elapsed().as_secs_f64() * 1000.0,
                 context_ms,
                 counted,
+                tokenizer,
             })
         }
     };
@@ -94,8 +100,12 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
     // The first send that must count, in this isolate: the tables are built.
     let first = send(new_conversation(SMALL, 80).await?).await?;
     println!(
-        "first counting send in the isolate (cold): context {:.0} ms for {} texts, request {:.0} ms",
-        first.context_ms, first.counted, first.total_ms
+        "first counting send in the isolate (cold): context {:.0} ms for {} texts \
+         (of which loading the tokeniser: {}), request {:.0} ms",
+        first.context_ms,
+        first.counted,
+        first.tokenizer.as_deref().unwrap_or("not reported"),
+        first.total_ms
     );
     let mut warm = Vec::new();
     for _ in 0..5 {

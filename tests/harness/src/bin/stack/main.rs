@@ -12,10 +12,12 @@
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
+mod cold_bench;
 mod context_bench;
 mod dev;
 mod limiter_restart;
 mod run;
+mod size;
 mod test;
 mod throughput_bench;
 mod ttft_bench;

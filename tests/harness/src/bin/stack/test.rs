@@ -91,6 +91,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     );
 
     let (logs, secret) = build_e2e_and_worker(root).await?;
+    note(crate::size::check(root).await);
 
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
