@@ -50,8 +50,8 @@ $$;
 --
 -- The candidates are the newest complete messages, taken newest first
 -- while the tokens of those already taken stay under budget.tokens
--- (a stored count, else the byte length / bytes_per_token, a lower
--- bound), and at most max_messages; `complete` says whether they reach
+-- (a stored count, else the byte length / bytes_per_token rounded up,
+-- an estimate), and at most max_messages; `complete` says whether they reach
 -- back to the first message. The new message is stored last, so it is
 -- not among them.
 CREATE OR REPLACE FUNCTION api.send_prepare(jsonb) RETURNS jsonb
@@ -86,7 +86,7 @@ BEGIN
         SELECT h.id, h.role, h.content, h.content_tokens, h.seq,
                row_number() OVER (ORDER BY h.seq DESC) AS n,
                coalesce(sum(coalesce(h.content_tokens::bigint,
-                                     octet_length(h.content) / per_token))
+                                     (octet_length(h.content) + per_token - 1) / per_token))
                         OVER (ORDER BY h.seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                         0) AS tokens_before
           FROM (SELECT * FROM app.messages

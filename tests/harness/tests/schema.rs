@@ -153,3 +153,28 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
     drop(c);
     db.drop_database().await.expect("drop");
 }
+
+#[tokio::test]
+async fn a_database_ahead_of_the_code_is_refused() {
+    let db = TestDatabase::create(&admin_url()).await.expect("create db");
+    let dir = std::env::temp_dir().join(format!("schema-ahead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("0001_a.sql"), "CREATE TABLE a (x int);").unwrap();
+    std::fs::write(dir.join("0002_b.sql"), "CREATE TABLE b (x int);").unwrap();
+    migrate::run(&db.url, &dir).await.expect("apply");
+    std::fs::remove_file(dir.join("0002_b.sql")).unwrap();
+    let err = migrate::run(&db.url, &dir).await.unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(err.contains("ahead of this code"), "{err}");
+    assert!(err.contains("0002_b.sql"), "{err}");
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn a_bad_url_gets_a_clear_error() {
+    let err = migrate::run("postgres://u:secret@host:notaport/db", &migrations())
+        .await
+        .unwrap_err();
+    assert!(err.contains("is not a PostgreSQL connection URL"), "{err}");
+    assert!(!err.contains("secret"), "the password is not shown: {err}");
+}
