@@ -1,4 +1,5 @@
-//! The database connection over the `HYPERDRIVE` binding.
+//! The database: the connection over the `HYPERDRIVE` binding, and the
+//! database API it carries ([`call`], [`hyperdrive`]).
 //!
 //! One connection per request: Hyperdrive pools the real connections. The
 //! connection future is driven together with the work and the client is
@@ -6,7 +7,11 @@
 //! connection and dropping the client at the end of the request makes
 //! `wrangler dev` fail with `read ECONNRESET`).
 
+pub mod call;
+pub mod hyperdrive;
 pub mod time;
+
+pub use call::{Database, DbError};
 
 use std::future::Future;
 use std::time::Duration;
@@ -84,24 +89,8 @@ async fn connect(
         .map_err(|e| unreachable(&e))
 }
 
-/// Maps a query error: a lost connection is 503, anything else a 500 whose
-/// detail goes to the log only.
-pub fn query_error(e: tokio_postgres::Error) -> ApiError {
-    if e.is_closed() || (e.as_db_error().is_none() && e.code().is_none() && is_io(&e)) {
-        unreachable(&e)
-    } else {
-        match e.as_db_error() {
-            Some(db) => ApiError::Internal(format!(
-                "database error {}: {}",
-                db.code().code(),
-                db.message()
-            )),
-            None => ApiError::Internal(format!("database error: {e}")),
-        }
-    }
-}
-
-fn is_io(e: &tokio_postgres::Error) -> bool {
+/// Whether an error came from the socket (the connection is gone).
+pub(crate) fn is_io(e: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if s.is::<std::io::Error>() {
