@@ -44,7 +44,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
         Err(e) => Err(e),
     };
     stack.stop().await;
-    result
+    result?;
+    crate::roundtrip_bench::run(root, &logs, &secret).await
 }
 
 /// Login (one PBKDF2 verify + a refresh-token insert) against `/auth/me`

@@ -6,12 +6,14 @@
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
 //!   smoke run on PGlite and a misconfigured worker.
-//! - `stack bench`: the measurements of BENCHMARKS.md.
+//! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
+//!   only the database round trips per route).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
 mod context_bench;
 mod dev;
+mod roundtrip_bench;
 mod run;
 mod test;
 
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +35,10 @@ async fn main() -> ExitCode {
             None => Err(USAGE.into()),
         },
         Some("bench") => bench::run(&root).await,
+        Some("roundtrips") => match test::build_worker(&root).await {
+            Ok((logs, secret)) => roundtrip_bench::run(&root, &logs, &secret).await,
+            Err(e) => Err(e),
+        },
         Some("migrate") => match args
             .get(1)
             .cloned()
