@@ -9,7 +9,6 @@
 
 pub mod call;
 pub mod hyperdrive;
-pub mod time;
 
 pub use call::{Database, DbError};
 
