@@ -28,8 +28,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects, runs `work` with the client, then closes the connection.
 ///
-/// Connection failures answer 503 (`overloaded_error`); `work` maps its own
-/// query errors, usually with [`query_error`].
+/// Connection failures answer 503 (`overloaded_error`); `work` reports its
+/// own failures (the [`Database`] calls map theirs with [`DbError`]).
 pub async fn with_client<T, F, Fut>(env: &Env, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(Client) -> Fut,
