@@ -221,7 +221,7 @@ async fn principal(
     client: &tokio_postgres::Client,
 ) -> Result<Principal, ApiError> {
     let by_key = matches!(verified, Verified::ApiKey(_));
-    let p = auth::resolve(rc, verified, client).await?;
+    let p = auth::resolve(verified, client).await?;
     if let (true, Some(kind)) = (by_key, route.limit) {
         rate_limit::enforce(rc, &format!("user:{}", p.user_id), kind).await?;
     }

@@ -1,6 +1,6 @@
 //! `GET /health`: liveness, and with `?deep=1` a `SELECT 1` through Hyperdrive.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use worker::Response;
 
 use crate::db;
@@ -42,12 +42,11 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::Misconfigured(problems.to_string()));
     }
     if deep {
+        // `api.health`: the database answers and its API is installed.
         db::with_client(ctx.env(), |client| async move {
-            client
-                .simple_query("SELECT 1")
+            db::call::call::<Value>(&client, "health", json!({}))
                 .await
-                .map_err(db::query_error)?;
-            Ok(())
+                .map(|_| ())
         })
         .await?;
     }

@@ -9,11 +9,10 @@ pub mod routes;
 pub mod secrets;
 pub mod token;
 
-use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_warn, Request};
 
-use crate::db;
+use crate::db::Database;
 use crate::http::context::RequestContext;
 use crate::http::request::header;
 use crate::http::ApiError;
@@ -120,43 +119,20 @@ pub fn verify(rc: &RequestContext, req: &Request) -> Result<Verified, ApiError> 
     }
 }
 
-/// Second step: the token's user must still exist; the key must exist (its
-/// `last_used_at` is then refreshed off the response path).
-pub async fn resolve(
-    rc: &RequestContext,
-    verified: Verified,
-    client: &Client,
-) -> Result<Principal, ApiError> {
+/// The principal of a verified credential. An access token needs no
+/// query: every database call checks that its user still exists (and
+/// answers 401 otherwise). An API key is looked up by fingerprint (one
+/// round trip, which also records its use).
+pub async fn resolve(verified: Verified, db: &dyn Database) -> Result<Principal, ApiError> {
     match verified {
-        Verified::Jwt(user_id) => {
-            if repo::user_by_id(client, user_id).await?.is_none() {
-                return Err(ApiError::Authentication(
-                    "invalid or expired access token".into(),
-                ));
-            }
-            Ok(Principal {
-                user_id,
-                via: Via::Jwt,
-            })
-        }
+        Verified::Jwt(user_id) => Ok(Principal {
+            user_id,
+            via: Via::Jwt,
+        }),
         Verified::ApiKey(key) => {
-            let (key_id, user_id, stale) = repo::api_key_owner(client, &secrets::fingerprint(&key))
+            let user_id = repo::api_key_owner(db, &secrets::fingerprint(&key))
                 .await?
                 .ok_or_else(|| ApiError::Authentication("invalid API key".into()))?;
-            if stale {
-                let env = rc.env.clone();
-                rc.ctx.wait_until(async move {
-                    let touched =
-                        db::with_client(
-                            &env,
-                            |c| async move { repo::touch_api_key(&c, key_id).await },
-                        )
-                        .await;
-                    if let Err(e) = touched {
-                        console_warn!("could not record API key use: {e:?}");
-                    }
-                });
-            }
             Ok(Principal {
                 user_id,
                 via: Via::ApiKey,

@@ -2,16 +2,14 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use tokio_postgres::Client;
 use uuid::Uuid;
 use worker::{console_error, Request, Response};
 
 use super::kdf;
 use super::password::{self, Verdict, DEFAULT_ITERATIONS, DUMMY_HASH};
-use super::repo::{self, Rotation, User};
+use super::repo::{self, NewRefresh, Rotation, User};
 use super::secrets::{self, API_KEY_PREFIX, API_KEY_VISIBLE, REFRESH_PREFIX};
 use super::{email, token};
-use crate::db::time::{rfc3339, rfc3339_opt};
 use crate::http::body::Fields;
 use crate::http::context::RequestContext;
 use crate::http::ctx::Ctx;
@@ -30,30 +28,45 @@ fn json(status: u16, body: &Value) -> Result<Response, ApiError> {
     Ok(respond::json(status, body)?)
 }
 
-/// `{id, email, created_at}`.
-fn user_json(u: &User) -> Value {
-    json!({"id": u.id, "email": u.email, "created_at": rfc3339(&u.created_at)})
+/// A new refresh token of a new family, to store with the user's lookup.
+struct Issued {
+    secret: String,
+    fingerprint: String,
+    family: Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Issues an access token and a refresh token of `family` for `user`.
-async fn token_pair(
-    rc: &RequestContext,
-    c: &Client,
-    user: &User,
-    family: Uuid,
-) -> Result<Value, ApiError> {
-    let now = now_utc();
+impl Issued {
+    fn new(rc: &RequestContext) -> Result<Issued, ApiError> {
+        let secret = secrets::new_secret(REFRESH_PREFIX).map_err(internal)?;
+        Ok(Issued {
+            fingerprint: secrets::fingerprint(&secret),
+            secret,
+            family: Uuid::new_v4(),
+            expires_at: now_utc() + Duration::days(i64::from(rc.config.refresh_token_days)),
+        })
+    }
+
+    fn stored(&self) -> NewRefresh<'_> {
+        NewRefresh {
+            family: self.family,
+            fingerprint: &self.fingerprint,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// The token pair for `user`: a new access token and the refresh token
+/// already stored.
+fn token_pair(rc: &RequestContext, user: &User, refresh: String) -> Result<Value, ApiError> {
     let access = token::issue(
         &rc.config.jwt_secret,
         user.id,
         Uuid::new_v4(),
-        now,
+        now_utc(),
         rc.config.access_token_minutes,
     )
     .map_err(|e| internal(e.0))?;
-    let refresh = secrets::new_secret(REFRESH_PREFIX).map_err(internal)?;
-    let expires = now + Duration::days(i64::from(rc.config.refresh_token_days));
-    repo::insert_refresh(c, user.id, family, &secrets::fingerprint(&refresh), expires).await?;
     Ok(pair_json(rc, access, refresh, user))
 }
 
@@ -63,7 +76,7 @@ fn pair_json(rc: &RequestContext, access: String, refresh: String, user: &User) 
         "refresh_token": refresh,
         "token_type": "bearer",
         "expires_in": u64::from(rc.config.access_token_minutes) * 60,
-        "user": user_json(user),
+        "user": user.to_json(),
     })
 }
 
@@ -97,9 +110,9 @@ pub async fn register(mut ctx: Ctx) -> Result<Response, ApiError> {
     let hash = kdf::hash(&pw, &salt, DEFAULT_ITERATIONS)
         .await
         .map_err(internal)?;
-    let user = repo::insert_user(&c, &email, &hash).await?;
-    let body = token_pair(&rc, &c, &user, Uuid::new_v4()).await?;
-    json(201, &body)
+    let refresh = Issued::new(&rc)?;
+    let user = repo::register(&c, &email, &hash, &refresh.stored()).await?;
+    json(201, &token_pair(&rc, &user, refresh.secret)?)
 }
 
 /// `POST /api/v1/auth/login`. Unknown e-mail and wrong password cost the
@@ -108,19 +121,33 @@ pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, c) = (ctx.rc()?, ctx.take_db()?);
     let (email, pw) = credentials(&mut ctx.req, false).await?;
     let refused = || ApiError::Authentication("invalid email or password".into());
-    let user = if email.is_empty() || pw.chars().count() > password::MAX_LEN {
+    let refresh = Issued::new(&rc)?;
+    let found = if email.is_empty() || pw.chars().count() > password::MAX_LEN {
         None
     } else {
-        repo::user_by_email(&c, &email).await?
+        repo::login(&c, &email, &refresh.stored()).await?
     };
-    let Some(user) = user else {
+    let Some((user, stored_hash)) = found else {
         let _ = kdf::verify(&pw, DUMMY_HASH).await;
         return Err(refused());
     };
-    match kdf::verify(&pw, &user.password_hash)
-        .await
-        .map_err(internal)?
-    {
+    let verdict = kdf::verify(&pw, &stored_hash).await.map_err(internal);
+    if !matches!(verdict, Ok(Verdict::Match { .. })) {
+        // The token stored with the lookup never left; it is revoked off
+        // the response path, so a wrong password answers as fast as an
+        // unknown e-mail.
+        let (env, fingerprint) = (rc.env.clone(), refresh.fingerprint.clone());
+        rc.ctx.wait_until(async move {
+            let revoked = crate::db::with_client(&env, |c| async move {
+                repo::revoke_refresh(&c, &fingerprint).await
+            })
+            .await;
+            if let Err(e) = revoked {
+                worker::console_warn!("unused refresh token not revoked: {e:?}");
+            }
+        });
+    }
+    match verdict? {
         Verdict::Match { rehash } => {
             if rehash {
                 let salt = secrets::random_bytes::<{ password::SALT_LEN }>().map_err(internal)?;
@@ -129,8 +156,7 @@ pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
                     .map_err(internal)?;
                 repo::set_password_hash(&c, user.id, &fresh).await?;
             }
-            let body = token_pair(&rc, &c, &user, Uuid::new_v4()).await?;
-            json(200, &body)
+            json(200, &token_pair(&rc, &user, refresh.secret)?)
         }
         Verdict::Mismatch => Err(refused()),
         Verdict::Malformed => {
@@ -159,8 +185,7 @@ async fn refresh_token_field(req: &mut Request) -> Result<String, ApiError> {
 
 /// `POST /api/v1/auth/refresh`: rotation with reuse detection.
 pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
-    let (rc, mut c) = (ctx.rc()?, ctx.take_db()?);
-    let c = &mut c;
+    let (rc, c) = (ctx.rc()?, ctx.take_db()?);
     let presented = refresh_token_field(&mut ctx.req).await?;
     let invalid = || ApiError::Authentication("invalid or expired refresh token".into());
     if !secrets::looks_like(&presented, REFRESH_PREFIX) {
@@ -169,25 +194,14 @@ pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
     let next = secrets::new_secret(REFRESH_PREFIX).map_err(internal)?;
     let expires = now_utc() + Duration::days(i64::from(rc.config.refresh_token_days));
     let rotation = repo::rotate_refresh(
-        c,
+        &c,
         &secrets::fingerprint(&presented),
         &secrets::fingerprint(&next),
         expires,
     )
     .await?;
     match rotation {
-        Rotation::Rotated { user_id } => {
-            let user = repo::user_by_id(c, user_id).await?.ok_or_else(invalid)?;
-            let access = token::issue(
-                &rc.config.jwt_secret,
-                user.id,
-                Uuid::new_v4(),
-                now_utc(),
-                rc.config.access_token_minutes,
-            )
-            .map_err(|e| internal(e.0))?;
-            json(200, &pair_json(&rc, access, next, &user))
-        }
+        Rotation::Rotated { user } => json(200, &token_pair(&rc, &user, next)?),
         Rotation::Reused => {
             console_error!(
                 "[{}] refresh token reuse detected; its family is revoked",
@@ -212,10 +226,7 @@ pub async fn logout(mut ctx: Ctx) -> Result<Response, ApiError> {
 /// `GET /api/v1/auth/me`.
 pub async fn me(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (p, c) = (ctx.principal()?, ctx.take_db()?);
-    let user = repo::user_by_id(&c, p.user_id)
-        .await?
-        .ok_or_else(|| ApiError::Authentication("unknown user".into()))?;
-    json(200, &user_json(&user))
+    json(200, &repo::me(&c, p.user_id).await?.to_json())
 }
 
 /// `POST /api/v1/auth/api-keys`: the only response that shows the key.
@@ -235,16 +246,16 @@ pub async fn create_api_key(mut ctx: Ctx) -> Result<Response, ApiError> {
     let name = f.finish(name)?;
     let key = secrets::new_secret(API_KEY_PREFIX).map_err(internal)?;
     let prefix = &key[..API_KEY_VISIBLE];
-    let row =
+    let stored =
         repo::insert_api_key(&c, p.user_id, &name, prefix, &secrets::fingerprint(&key)).await?;
     json(
         201,
         &json!({
-            "id": row.id,
-            "name": row.name,
+            "id": stored["id"],
+            "name": stored["name"],
             "key": key,
-            "prefix": row.prefix,
-            "created_at": rfc3339(&row.created_at),
+            "prefix": stored["prefix"],
+            "created_at": stored["created_at"],
         }),
     )
 }
@@ -253,19 +264,7 @@ pub async fn create_api_key(mut ctx: Ctx) -> Result<Response, ApiError> {
 /// Access tokens only (see the route table).
 pub async fn list_api_keys(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (p, c) = (ctx.principal()?, ctx.take_db()?);
-    let keys = repo::list_api_keys(&c, p.user_id).await?;
-    let data: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            json!({
-                "id": k.id,
-                "name": k.name,
-                "prefix": k.prefix,
-                "created_at": rfc3339(&k.created_at),
-                "last_used_at": rfc3339_opt(&k.last_used_at),
-            })
-        })
-        .collect();
+    let data = repo::list_api_keys(&c, p.user_id).await?;
     json(200, &json!({"data": data}))
 }
 

@@ -1,11 +1,9 @@
 //! A conversation named in a path, as its owner sees it: anything but a
-//! UUID, a missing conversation and someone else's all answer the same 404.
+//! UUID, a missing conversation and someone else's all answer the same 404
+//! (the database API answers `not_found` for the last two).
 
-use tokio_postgres::Client;
 use uuid::Uuid;
 
-use super::repo::{self, Conversation};
-use crate::auth::Principal;
 use crate::http::ApiError;
 
 /// The 404 of a conversation that does not exist for this caller.
@@ -16,11 +14,6 @@ pub fn not_found() -> ApiError {
 /// Parses a path id; anything but a UUID is simply not found.
 pub fn conversation_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| not_found())
-}
-
-/// The caller's conversation, or 404 (also when it is someone else's).
-pub async fn owned(c: &Client, p: &Principal, id: Uuid) -> Result<Conversation, ApiError> {
-    repo::get(c, p.user_id, id).await?.ok_or_else(not_found)
 }
 
 #[cfg(test)]

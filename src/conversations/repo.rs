@@ -1,182 +1,194 @@
-//! The SQL of conversations. Every statement names the owner, so a handler
-//! that forgot a check still cannot read or change someone else's rows.
+//! Conversations' calls to the database API. Every call names the owner,
+//! so a handler that forgot a check still cannot read or change someone
+//! else's rows; results are the contract's objects, built in SQL.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::input::{NewConversation, Patch};
-use crate::db::query_error;
-use crate::db::time::rfc3339;
+use crate::db::call::call;
+use crate::db::Database;
 use crate::http::ApiError;
 
-const COLUMNS: &str =
-    "id, title, model, system_prompt, metadata, message_count, created_at, updated_at";
+/// Most messages `GET /conversations/{id}` embeds: the newest ones, oldest
+/// first; the rest are on `GET /conversations/{id}/messages`.
+pub const MAX_EMBEDDED: u32 = 100;
 
-/// A conversation row.
-#[derive(Debug, Clone)]
-pub struct Conversation {
-    /// Conversation id.
-    pub id: Uuid,
-    /// Title, if any.
-    pub title: Option<String>,
-    /// Model id used for answers.
-    pub model: String,
-    /// System prompt, if any.
-    pub system_prompt: Option<String>,
-    /// Client metadata (an object of strings).
-    pub metadata: Value,
-    /// Messages stored in it.
-    pub message_count: i32,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change (including a new message).
-    pub updated_at: DateTime<Utc>,
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Out {
+    Created {
+        conversation: Value,
+    },
+    Updated {
+        conversation: Value,
+    },
+    Found {
+        conversation: Value,
+        messages_truncated: bool,
+    },
+    Ok {
+        items: Vec<Value>,
+        has_more: bool,
+        last: Option<Last>,
+    },
+    Deleted,
+    NotFound,
+    Unauthenticated,
 }
 
-impl Conversation {
-    fn from_row(row: &Row) -> Conversation {
-        Conversation {
-            id: row.get("id"),
-            title: row.get("title"),
-            model: row.get("model"),
-            system_prompt: row.get("system_prompt"),
-            metadata: row.get("metadata"),
-            message_count: row.get("message_count"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-        }
-    }
-
-    /// The contract's Conversation object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "title": self.title,
-            "model": self.model,
-            "system_prompt": self.system_prompt,
-            "metadata": self.metadata,
-            "message_count": self.message_count,
-            "created_at": rfc3339(&self.created_at),
-            "updated_at": rfc3339(&self.updated_at),
-        })
-    }
+/// The sort key of the last conversation of a page.
+#[derive(Deserialize)]
+struct Last {
+    at_us: i64,
+    id: Uuid,
 }
 
-/// Creates a conversation for `owner`.
+fn unauthenticated() -> ApiError {
+    ApiError::Authentication("invalid or expired access token".into())
+}
+
+fn unexpected(op: &str) -> ApiError {
+    ApiError::Internal(format!("api.{op}: unexpected outcome"))
+}
+
+/// Creates a conversation for `owner`; the Conversation object.
 pub async fn insert(
-    c: &Client,
+    db: &dyn Database,
     owner: Uuid,
     new: &NewConversation,
-) -> Result<Conversation, ApiError> {
-    let sql = format!(
-        "INSERT INTO conversations (user_id, title, model, system_prompt, metadata)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    );
-    c.query_one(
-        &sql,
-        &[
-            &owner,
-            &new.title,
-            &new.model,
-            &new.system_prompt,
-            &new.metadata,
-        ],
-    )
-    .await
-    .map(|r| Conversation::from_row(&r))
-    .map_err(query_error)
+) -> Result<Value, ApiError> {
+    let args = json!({"user_id": owner, "title": new.title, "model": new.model,
+                      "system_prompt": new.system_prompt, "metadata": new.metadata});
+    match call(db, "create_conversation", args).await? {
+        Out::Created { conversation } => Ok(conversation),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("create_conversation")),
+    }
 }
 
-/// One of `owner`'s conversations (one round trip).
-pub async fn get(c: &Client, owner: Uuid, id: Uuid) -> Result<Option<Conversation>, ApiError> {
-    let sql = format!("SELECT {COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2");
-    c.query_typed_opt(&sql, &[(&id, Type::UUID), (&owner, Type::UUID)])
-        .await
-        .map(|r| r.as_ref().map(Conversation::from_row))
-        .map_err(query_error)
+/// One of `owner`'s conversations with its newest [`MAX_EMBEDDED`]
+/// messages (oldest first) and whether older ones were left out (one
+/// round trip). `None` when it is not theirs.
+pub async fn get_with_messages(
+    db: &dyn Database,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<Option<(Value, bool)>, ApiError> {
+    let args = json!({"user_id": owner, "id": id, "max_messages": MAX_EMBEDDED});
+    match call(db, "get_conversation", args).await? {
+        Out::Found {
+            conversation,
+            messages_truncated,
+        } => Ok(Some((conversation, messages_truncated))),
+        Out::NotFound => Ok(None),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("get_conversation")),
+    }
 }
 
-/// A page of `owner`'s conversations, newest `updated_at` first, after
-/// `after` (the last item of the previous page), titles containing `q`.
-/// Fetches `limit + 1` rows so the caller can tell whether more exist.
+/// One of `owner`'s conversations without its messages (one round trip);
+/// `None` when it is not theirs.
+pub async fn get(db: &dyn Database, owner: Uuid, id: Uuid) -> Result<Option<Value>, ApiError> {
+    let args = json!({"user_id": owner, "id": id, "max_messages": 0});
+    match call(db, "get_conversation", args).await? {
+        Out::Found { conversation, .. } => Ok(Some(conversation)),
+        Out::NotFound => Ok(None),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("get_conversation")),
+    }
+}
+
+/// A page of conversations: the items, whether more exist, and the sort
+/// key of the last item (for the next cursor).
+pub struct Page {
+    /// Conversation objects, newest `updated_at` first.
+    pub items: Vec<Value>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// `(updated_at, id)` of the last item.
+    pub last: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// A page of `owner`'s conversations after `after` (the last item of the
+/// previous page), titles containing `q` (one round trip).
 pub async fn list(
-    c: &Client,
+    db: &dyn Database,
     owner: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     q: Option<&str>,
     limit: i64,
-) -> Result<Vec<Conversation>, ApiError> {
-    let (after_at, after_id) = after.unzip();
-    let pattern = q.map(like_pattern);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM conversations
-          WHERE user_id = $1
-            AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
-            AND ($4::text IS NULL OR title ILIKE $4 ESCAPE '\\')
-          ORDER BY updated_at DESC, id DESC
-          LIMIT $5"
-    );
-    c.query(
-        &sql,
-        &[&owner, &after_at, &after_id, &pattern, &(limit + 1)],
-    )
-    .await
-    .map(|rows| rows.iter().map(Conversation::from_row).collect())
-    .map_err(query_error)
+) -> Result<Page, ApiError> {
+    let after = after.map(|(at, id)| json!({"at_us": at.timestamp_micros(), "id": id}));
+    let args = json!({"user_id": owner, "limit": limit, "after": after,
+                      "q": q.map(like_pattern)});
+    match call(db, "list_conversations", args).await? {
+        Out::Ok {
+            items,
+            has_more,
+            last,
+        } => Ok(Page {
+            items,
+            has_more,
+            last: last.and_then(|l| Some((DateTime::from_timestamp_micros(l.at_us)?, l.id))),
+        }),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("list_conversations")),
+    }
 }
 
-/// Applies a validated patch to one of `owner`'s conversations.
+/// The patch as the database API takes it: only the keys that change.
+fn patch_json(p: &Patch) -> Value {
+    let mut out = Map::new();
+    if let Some(title) = &p.title {
+        out.insert("title".into(), json!(title));
+    }
+    if let Some(model) = &p.model {
+        out.insert("model".into(), json!(model));
+    }
+    if let Some(prompt) = &p.system_prompt {
+        out.insert("system_prompt".into(), json!(prompt));
+    }
+    if let Some(metadata) = &p.metadata {
+        out.insert("metadata".into(), metadata.clone());
+    }
+    Value::Object(out)
+}
+
+/// Applies a validated patch to one of `owner`'s conversations; the
+/// Conversation object, `None` when it is not theirs.
 pub async fn update(
-    c: &Client,
+    db: &dyn Database,
     owner: Uuid,
     id: Uuid,
     p: &Patch,
-) -> Result<Option<Conversation>, ApiError> {
-    if p.is_empty() {
-        return get(c, owner, id).await;
+) -> Result<Option<Value>, ApiError> {
+    let args = json!({"user_id": owner, "id": id, "patch": patch_json(p)});
+    match call(db, "update_conversation", args).await? {
+        Out::Updated { conversation } => Ok(Some(conversation)),
+        Out::NotFound => Ok(None),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("update_conversation")),
     }
-    let sql = format!(
-        "UPDATE conversations SET
-            title = CASE WHEN $3 THEN $4 ELSE title END,
-            model = COALESCE($5, model),
-            system_prompt = CASE WHEN $6 THEN $7 ELSE system_prompt END,
-            metadata = COALESCE($8, metadata)
-          WHERE id = $1 AND user_id = $2
-          RETURNING {COLUMNS}"
-    );
-    let title = p.title.clone().flatten();
-    let prompt = p.system_prompt.clone().flatten();
-    c.query_opt(
-        &sql,
-        &[
-            &id,
-            &owner,
-            &p.title.is_some(),
-            &title,
-            &p.model,
-            &p.system_prompt.is_some(),
-            &prompt,
-            &p.metadata,
-        ],
-    )
-    .await
-    .map(|r| r.as_ref().map(Conversation::from_row))
-    .map_err(query_error)
 }
 
 /// Deletes one of `owner`'s conversations and (by cascade, in the same
 /// statement) its messages. False when there was no such conversation.
-pub async fn delete(c: &Client, owner: Uuid, id: Uuid) -> Result<bool, ApiError> {
-    c.execute(
-        "DELETE FROM conversations WHERE id = $1 AND user_id = $2",
-        &[&id, &owner],
+pub async fn delete(db: &dyn Database, owner: Uuid, id: Uuid) -> Result<bool, ApiError> {
+    match call(
+        db,
+        "delete_conversation",
+        json!({"user_id": owner, "id": id}),
     )
-    .await
-    .map(|n| n == 1)
-    .map_err(query_error)
+    .await?
+    {
+        Out::Deleted => Ok(true),
+        Out::NotFound => Ok(false),
+        Out::Unauthenticated => Err(unauthenticated()),
+        _ => Err(unexpected("delete_conversation")),
+    }
 }
 
 /// `%q%` with `\`, `%` and `_` in `q` escaped, so they match literally.
@@ -203,5 +215,20 @@ mod tests {
         assert_eq!(like_pattern("100%"), "%100\\%%");
         assert_eq!(like_pattern("a_b"), "%a\\_b%");
         assert_eq!(like_pattern("c:\\x"), "%c:\\\\x%");
+    }
+
+    #[test]
+    fn patches_carry_only_what_changes() {
+        let p = Patch {
+            title: Some(None),
+            model: None,
+            system_prompt: Some(Some("Be brief".into())),
+            metadata: None,
+        };
+        assert_eq!(
+            patch_json(&p),
+            json!({"title": null, "system_prompt": "Be brief"})
+        );
+        assert_eq!(patch_json(&Patch::default()), json!({}));
     }
 }

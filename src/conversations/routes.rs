@@ -4,13 +4,12 @@ use serde_json::{json, Value};
 use worker::Response;
 
 use super::input;
-use super::owned::{conversation_id, not_found, owned};
-use super::repo::{self, Conversation};
+use super::owned::{conversation_id, not_found};
+use super::repo;
 use crate::http::ctx::Ctx;
-use crate::http::pagination::{parse_limit, parse_time_cursor, split_page, time_cursor};
+use crate::http::pagination::{parse_limit, parse_time_cursor, time_cursor};
 use crate::http::request::{query, read_object};
 use crate::http::{respond, ApiError};
-use crate::messages::repo as messages;
 
 /// Longest `q` search string, in characters.
 pub const MAX_QUERY: usize = 200;
@@ -23,8 +22,7 @@ fn json(status: u16, body: &Value) -> Result<Response, ApiError> {
 pub async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (config, p, c) = (ctx.config()?, ctx.principal()?, ctx.take_db()?);
     let new = input::new_conversation(read_object(&mut ctx.req).await?, &config.default_model)?;
-    let conversation = repo::insert(&c, p.user_id, &new).await?;
-    json(201, &conversation.to_json())
+    json(201, &repo::insert(&c, p.user_id, &new).await?)
 }
 
 /// `GET /api/v1/conversations`.
@@ -43,25 +41,29 @@ pub async fn list(mut ctx: Ctx) -> Result<Response, ApiError> {
             "must be at most 200 characters",
         )]));
     }
-    let rows = repo::list(&c, p.user_id, after, q, limit).await?;
-    let (page, has_more) = split_page(rows, limit);
-    let next = has_more
-        .then(|| page.last().map(|c| time_cursor(&c.updated_at, &c.id)))
-        .flatten();
-    let data: Vec<Value> = page.iter().map(Conversation::to_json).collect();
+    let page = repo::list(&c, p.user_id, after, q, limit).await?;
+    let next = page
+        .last
+        .filter(|_| page.has_more)
+        .map(|(at, id)| time_cursor(&at, &id));
     json(
         200,
-        &json!({"data": data, "has_more": has_more, "next_cursor": next}),
+        &json!({"data": page.items, "has_more": page.has_more, "next_cursor": next}),
     )
 }
 
-/// `GET /api/v1/conversations/{id}`: the conversation with its messages.
+/// `GET /api/v1/conversations/{id}`: the conversation with its newest
+/// messages (at most [`repo::MAX_EMBEDDED`], oldest first; one round trip);
+/// `messages_truncated` says whether older ones are only on `messages_url`,
+/// the paginated route.
 pub async fn get(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (p, c) = (ctx.principal()?, ctx.take_db()?);
-    let conversation = owned(&c, &p, conversation_id(&ctx.param(0))?).await?;
-    let history = messages::all(&c, p.user_id, conversation.id).await?;
-    let mut body = conversation.to_json();
-    body["messages"] = history.iter().map(messages::Message::to_json).collect();
+    let id = conversation_id(&ctx.param(0))?;
+    let (mut body, truncated) = repo::get_with_messages(&c, p.user_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    body["messages_truncated"] = Value::Bool(truncated);
+    body["messages_url"] = Value::String(format!("/api/v1/conversations/{id}/messages"));
     json(200, &body)
 }
 
@@ -73,7 +75,7 @@ pub async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
     let conversation = repo::update(&c, p.user_id, id, &patch)
         .await?
         .ok_or_else(not_found)?;
-    json(200, &conversation.to_json())
+    json(200, &conversation)
 }
 
 /// `DELETE /api/v1/conversations/{id}`: its messages go in the same statement.

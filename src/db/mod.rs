@@ -1,4 +1,5 @@
-//! The database connection over the `HYPERDRIVE` binding.
+//! The database: the connection over the `HYPERDRIVE` binding, and the
+//! database API it carries ([`call`], [`hyperdrive`]).
 //!
 //! One connection per request: Hyperdrive pools the real connections. The
 //! connection future is driven together with the work and the client is
@@ -6,7 +7,10 @@
 //! connection and dropping the client at the end of the request makes
 //! `wrangler dev` fail with `read ECONNRESET`).
 
-pub mod time;
+pub mod call;
+pub mod hyperdrive;
+
+pub use call::{Database, DbError};
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,8 +28,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects, runs `work` with the client, then closes the connection.
 ///
-/// Connection failures answer 503 (`overloaded_error`); `work` maps its own
-/// query errors, usually with [`query_error`].
+/// Connection failures answer 503 (`overloaded_error`); `work` reports its
+/// own failures (the [`Database`] calls map theirs with [`DbError`]).
 pub async fn with_client<T, F, Fut>(env: &Env, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(Client) -> Fut,
@@ -84,24 +88,8 @@ async fn connect(
         .map_err(|e| unreachable(&e))
 }
 
-/// Maps a query error: a lost connection is 503, anything else a 500 whose
-/// detail goes to the log only.
-pub fn query_error(e: tokio_postgres::Error) -> ApiError {
-    if e.is_closed() || (e.as_db_error().is_none() && e.code().is_none() && is_io(&e)) {
-        unreachable(&e)
-    } else {
-        match e.as_db_error() {
-            Some(db) => ApiError::Internal(format!(
-                "database error {}: {}",
-                db.code().code(),
-                db.message()
-            )),
-            None => ApiError::Internal(format!("database error: {e}")),
-        }
-    }
-}
-
-fn is_io(e: &tokio_postgres::Error) -> bool {
+/// Whether an error came from the socket (the connection is gone).
+pub(crate) fn is_io(e: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if s.is::<std::io::Error>() {

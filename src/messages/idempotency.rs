@@ -1,18 +1,18 @@
 //! `Idempotency-Key` on sends: the first request's result is kept for 24 h
 //! against (user, key); a retry with the same body gets it back without a
 //! new model call, the same key with another body is a 409, and so is a
-//! retry while the first is still running. Claiming is one atomic
+//! retry while the first is still running. The claim, the kept result and
+//! the release are done by the database API (`api.send_prepare`,
+//! `api.send_finish`, `api.send_abort`): claiming is one atomic
 //! `INSERT … ON CONFLICT DO NOTHING`, so of concurrent duplicates exactly
-//! one proceeds. A send that produced no answer releases its key, so a
-//! retry runs again.
+//! one proceeds, and a send that produced no answer frees its key, so a
+//! retry runs again. Here: the key's syntax, the request fingerprint and
+//! the replay of a kept result.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tokio_postgres::types::Type;
-use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::db::query_error;
 use crate::http::ApiError;
 use crate::sse::anthropic::Encoder;
 use crate::sse::StopReason;
@@ -41,107 +41,6 @@ pub fn request_hash(conversation: Uuid, body: &Map<String, Value>) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// What claiming a key found.
-#[derive(Debug, PartialEq)]
-pub enum Claim {
-    /// The key is new (or its record expired): this request runs.
-    New,
-    /// The first request finished: its stored `{user_message, assistant_message}`.
-    Replay(Value),
-}
-
-/// Claims `key` for this request, or explains why it cannot run.
-pub async fn claim(
-    c: &Client,
-    owner: Uuid,
-    key: &str,
-    hash: &str,
-    conversation: Uuid,
-) -> Result<Claim, ApiError> {
-    for _ in 0..2 {
-        let inserted = c
-            .query_typed_opt(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, conversation_id)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
-                &[
-                    (&owner, Type::UUID),
-                    (&key, Type::TEXT),
-                    (&hash, Type::TEXT),
-                    (&conversation, Type::UUID),
-                ],
-            )
-            .await
-            .map_err(query_error)?;
-        if inserted.is_some() {
-            return Ok(Claim::New);
-        }
-        let Some(row) = c
-            .query_typed_opt(
-                "SELECT request_hash, state, response, expires_at <= now() AS expired
-                   FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                &[(&owner, Type::UUID), (&key, Type::TEXT)],
-            )
-            .await
-            .map_err(query_error)?
-        else {
-            continue;
-        };
-        let (stored_hash, state, response, expired): (String, String, Option<Value>, bool) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        if expired {
-            c.execute(
-                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND expires_at <= now()",
-                &[&owner, &key],
-            )
-            .await
-            .map_err(query_error)?;
-            continue;
-        }
-        if stored_hash != hash {
-            return Err(ApiError::Conflict(
-                "this Idempotency-Key was already used with a different request".into(),
-            ));
-        }
-        return match (state.as_str(), response) {
-            ("complete", Some(response)) => Ok(Claim::Replay(response)),
-            _ => Err(ApiError::Conflict(
-                "a request with this Idempotency-Key is still in progress".into(),
-            )),
-        };
-    }
-    Err(ApiError::Conflict(
-        "this Idempotency-Key is being claimed concurrently; retry".into(),
-    ))
-}
-
-/// Stores the result of the request that claimed `key`.
-pub async fn complete(
-    c: &Client,
-    owner: Uuid,
-    key: &str,
-    response: &Value,
-) -> Result<(), ApiError> {
-    c.execute(
-        "UPDATE idempotency_keys SET state = 'complete', response = $3
-          WHERE user_id = $1 AND key = $2",
-        &[&owner, &key, response],
-    )
-    .await
-    .map(|_| ())
-    .map_err(query_error)
-}
-
-/// Forgets a key whose request produced nothing, so a retry runs again.
-pub async fn release(c: &Client, owner: Uuid, key: &str) -> Result<(), ApiError> {
-    c.execute(
-        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_progress'",
-        &[&owner, &key],
-    )
-    .await
-    .map(|_| ())
-    .map_err(query_error)
 }
 
 /// A stored result as a complete Anthropic event sequence.

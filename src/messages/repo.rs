@@ -1,139 +1,73 @@
-//! The SQL of messages. Reads are always scoped to the owner.
+//! Messages' calls to the database API: pages, and the two calls of a
+//! send (`send_prepare` before the model, `send_finish` after it). Every
+//! call names the owner; results are the contract's objects, built in SQL.
 
-use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use crate::db::query_error;
-use crate::db::time::rfc3339;
+use crate::db::call::call;
+use crate::db::Database;
 use crate::http::ApiError;
 
-const COLUMNS: &str = "id, seq, conversation_id, role, content, thinking, model, provider, status,
-     input_tokens, output_tokens, cost_usd::float8 AS cost_usd, latency_ms, created_at,
-     content_tokens";
-
-/// A stored message.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// Message id.
-    pub id: Uuid,
-    /// Position in the whole table (orders a conversation's history).
-    pub seq: i64,
-    /// Its conversation.
-    pub conversation_id: Uuid,
-    /// `user` or `assistant`.
-    pub role: String,
-    /// Text.
-    pub content: String,
-    /// The model's reasoning, if it gave any.
-    pub thinking: Option<String>,
-    /// Model that answered (assistant messages).
-    pub model: Option<String>,
-    /// Provider that answered (assistant messages).
-    pub provider: Option<String>,
-    /// `complete`, `incomplete` or `error`.
-    pub status: String,
-    /// Prompt tokens billed for this answer.
-    pub input_tokens: Option<i32>,
-    /// Answer tokens billed.
-    pub output_tokens: Option<i32>,
-    /// Cost in USD.
-    pub cost_usd: f64,
-    /// Time to the full answer.
-    pub latency_ms: Option<i32>,
-    /// When it was stored.
-    pub created_at: DateTime<Utc>,
-    /// Tokens of `content` (provider-reported or counted), for the context
-    /// window; not part of the contract's Message.
-    pub content_tokens: Option<i32>,
+fn unauthenticated() -> ApiError {
+    ApiError::Authentication("invalid or expired access token".into())
 }
 
-impl Message {
-    fn from_row(row: &Row) -> Message {
-        Message {
-            id: row.get("id"),
-            seq: row.get("seq"),
-            conversation_id: row.get("conversation_id"),
-            role: row.get("role"),
-            content: row.get("content"),
-            thinking: row.get("thinking"),
-            model: row.get("model"),
-            provider: row.get("provider"),
-            status: row.get("status"),
-            input_tokens: row.get("input_tokens"),
-            output_tokens: row.get("output_tokens"),
-            cost_usd: row.get("cost_usd"),
-            latency_ms: row.get("latency_ms"),
-            created_at: row.get("created_at"),
-            content_tokens: row.get("content_tokens"),
-        }
-    }
-
-    /// The contract's Message object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "conversation_id": self.conversation_id,
-            "role": self.role,
-            "content": self.content,
-            "thinking": self.thinking,
-            "model": self.model,
-            "provider": self.provider,
-            "status": self.status,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": self.cost_usd,
-            "latency_ms": self.latency_ms,
-            "created_at": rfc3339(&self.created_at),
-        })
-    }
+fn not_found() -> ApiError {
+    ApiError::NotFound("conversation not found".into())
 }
 
-/// Stores a user message (with its token count when it was counted) in
-/// one of `owner`'s conversations (the schema's trigger keeps
-/// `message_count` and `updated_at`). `None` when the conversation is not
-/// the owner's.
-pub async fn insert_user_message(
-    c: &Client,
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum PageOut {
+    Ok {
+        items: Vec<Value>,
+        has_more: bool,
+        last_seq: Option<i64>,
+    },
+    NotFound,
+    Unauthenticated,
+}
+
+/// A page of a conversation's messages, oldest first.
+pub struct Page {
+    /// Message objects.
+    pub items: Vec<Value>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// Sequence number of the last item (for the next cursor).
+    pub last_seq: Option<i64>,
+}
+
+/// A page of one of `owner`'s conversations after sequence number `after`
+/// (one round trip, ownership included); 404 when it is not theirs.
+pub async fn page(
+    db: &dyn Database,
     owner: Uuid,
     conversation: Uuid,
-    content: &str,
-    content_tokens: Option<i32>,
-) -> Result<Option<Message>, ApiError> {
-    let sql = format!(
-        "INSERT INTO messages (conversation_id, user_id, role, content, content_tokens)
-         SELECT id, user_id, 'user', $3, $4 FROM conversations WHERE id = $1 AND user_id = $2
-         RETURNING {COLUMNS}"
-    );
-    c.query_typed_opt(
-        &sql,
-        &[
-            (&conversation, Type::UUID),
-            (&owner, Type::UUID),
-            (&content, Type::TEXT),
-            (&content_tokens, Type::INT4),
-        ],
-    )
-    .await
-    .map(|r| r.as_ref().map(Message::from_row))
-    .map_err(query_error)
-}
-
-/// Every message of one of `owner`'s conversations, oldest first (one round trip).
-pub async fn all(c: &Client, owner: Uuid, conversation: Uuid) -> Result<Vec<Message>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM messages WHERE conversation_id = $1 AND user_id = $2 ORDER BY seq"
-    );
-    c.query_typed(&sql, &[(&conversation, Type::UUID), (&owner, Type::UUID)])
-        .await
-        .map(|rows| rows.iter().map(Message::from_row).collect())
-        .map_err(query_error)
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Page, ApiError> {
+    let args = json!({"user_id": owner, "conversation_id": conversation, "limit": limit,
+                      "after_seq": after});
+    match call(db, "list_messages", args).await? {
+        PageOut::Ok {
+            items,
+            has_more,
+            last_seq,
+        } => Ok(Page {
+            items,
+            has_more,
+            last_seq,
+        }),
+        PageOut::NotFound => Err(not_found()),
+        PageOut::Unauthenticated => Err(unauthenticated()),
+    }
 }
 
 /// An earlier message as the context window needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ContextMessage {
     /// Message id (to store a token count against).
     pub id: Uuid,
@@ -145,52 +79,109 @@ pub struct ContextMessage {
     pub content_tokens: Option<i32>,
 }
 
-/// The messages of one of `owner`'s conversations that can go into a
-/// context (complete, with text), oldest first: only the columns the
-/// window needs (one round trip; reasoning and billing columns stay behind).
-pub async fn context(
-    c: &Client,
-    owner: Uuid,
-    conversation: Uuid,
-) -> Result<Vec<ContextMessage>, ApiError> {
-    c.query_typed(
-        "SELECT id, role, content, content_tokens FROM messages
-          WHERE conversation_id = $1 AND user_id = $2 AND status = 'complete' AND content <> ''
-          ORDER BY seq",
-        &[(&conversation, Type::UUID), (&owner, Type::UUID)],
-    )
-    .await
-    .map(|rows| {
-        rows.iter()
-            .map(|row| ContextMessage {
-                id: row.get("id"),
-                role: row.get("role"),
-                content: row.get("content"),
-                content_tokens: row.get("content_tokens"),
-            })
-            .collect()
-    })
-    .map_err(query_error)
+/// The conversation's settings a send needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Conversation id.
+    pub id: Uuid,
+    /// Default model of its answers.
+    pub model: String,
+    /// Its system prompt, if any.
+    pub system_prompt: Option<String>,
 }
 
-/// A page of a conversation's messages, oldest first, after sequence
-/// number `after`; `limit + 1` rows so the caller can tell whether more exist.
-pub async fn page(
-    c: &Client,
+/// What `send_prepare` found.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Prepared {
+    /// The user message is stored; here is what the model call needs.
+    Prepared {
+        /// The conversation's settings.
+        conversation: Settings,
+        /// First exchange of an untitled conversation.
+        needs_title: bool,
+        /// The stored user message (a Message object).
+        user_message: Value,
+        /// Earlier messages that may go into the context, oldest first.
+        candidates: Vec<ContextMessage>,
+        /// Whether `candidates` reach back to the first message.
+        complete: bool,
+    },
+    /// A retry of a finished send: its stored `{user_message, assistant_message}`.
+    Replay {
+        /// The kept result.
+        response: Value,
+    },
+    /// The `Idempotency-Key` is taken.
+    Conflict {
+        /// `different_request`, `in_progress` or `concurrent`.
+        reason: String,
+    },
+    /// Not the caller's conversation.
+    NotFound,
+    /// The caller's account is gone.
+    Unauthenticated,
+}
+
+/// What a send asks of `send_prepare`.
+pub struct Prepare<'a> {
+    /// The caller.
+    pub owner: Uuid,
+    /// The conversation.
+    pub conversation: Uuid,
+    /// The new user message.
+    pub content: &'a str,
+    /// `(key, request fingerprint)` when the request had an `Idempotency-Key`.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    /// Tokens of history worth reading (the largest prompt budget of the plan).
+    pub budget_tokens: u32,
+}
+
+/// Bytes per token assumed for messages without a stored count when
+/// choosing candidates (an estimate; the planner counts exactly).
+pub const BYTES_PER_TOKEN: u32 = 4;
+/// Most earlier messages a send reads.
+pub const MAX_CANDIDATES: u32 = 2000;
+
+/// Ownership, the `Idempotency-Key` claim, the user message and the
+/// context candidates, in one round trip. Errors: 404, 401, 409.
+pub async fn prepare(db: &dyn Database, p: &Prepare<'_>) -> Result<Prepared, ApiError> {
+    let idempotency = p
+        .idempotency
+        .map(|(key, hash)| json!({"key": key, "request_hash": hash}));
+    let args = json!({
+        "user_id": p.owner, "conversation_id": p.conversation, "content": p.content,
+        "idempotency": idempotency,
+        "budget": {"tokens": p.budget_tokens, "bytes_per_token": BYTES_PER_TOKEN,
+                   "max_messages": MAX_CANDIDATES},
+    });
+    match call(db, "send_prepare", args).await? {
+        Prepared::NotFound => Err(not_found()),
+        Prepared::Unauthenticated => Err(unauthenticated()),
+        Prepared::Conflict { reason } => Err(ApiError::Conflict(
+            match reason.as_str() {
+                "different_request" => {
+                    "this Idempotency-Key was already used with a different request"
+                }
+                "in_progress" => "a request with this Idempotency-Key is still in progress",
+                _ => "this Idempotency-Key is being claimed concurrently; retry",
+            }
+            .into(),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Undoes a prepared send that will not call the model: removes the user
+/// message and frees the `Idempotency-Key`.
+pub async fn abort(
+    db: &dyn Database,
     owner: Uuid,
-    conversation: Uuid,
-    after: Option<i64>,
-    limit: i64,
-) -> Result<Vec<Message>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM messages
-          WHERE conversation_id = $1 AND user_id = $2 AND ($3::int8 IS NULL OR seq > $3)
-          ORDER BY seq LIMIT $4"
-    );
-    c.query(&sql, &[&conversation, &owner, &after, &(limit + 1)])
-        .await
-        .map(|rows| rows.iter().map(Message::from_row).collect())
-        .map_err(query_error)
+    message: Uuid,
+    key: Option<&str>,
+) -> Result<(), ApiError> {
+    let args = json!({"user_id": owner, "message_id": message, "idempotency_key": key});
+    call::<Value>(db, "send_abort", args).await.map(|_| ())
 }
 
 /// What to store for an assistant answer.
@@ -221,73 +212,57 @@ pub struct NewAnswer<'a> {
     pub latency_ms: i32,
 }
 
-/// Stores an assistant answer in one of `owner`'s conversations; the cost is
-/// computed in `numeric` from the prices. `None` when the conversation is
-/// gone (deleted meanwhile) or not the owner's.
-pub async fn insert_answer(
-    c: &Client,
-    owner: Uuid,
-    conversation: Uuid,
-    a: &NewAnswer<'_>,
-) -> Result<Option<Message>, ApiError> {
-    let sql = format!(
-        "INSERT INTO messages (id, conversation_id, user_id, role, content, thinking, model,
-                               provider, status, input_tokens, output_tokens, cost_usd, latency_ms,
-                               content_tokens)
-         SELECT $1, id, user_id, 'assistant', $4, $5, $6, $7, $8, $9, $10,
-                (coalesce($9, 0)::numeric * $11::text::numeric
-                 + coalesce($10, 0)::numeric * $12::text::numeric) / 1000000,
-                $13, $14
-           FROM conversations WHERE id = $2 AND user_id = $3
-         RETURNING {COLUMNS}"
-    );
-    c.query_opt(
-        &sql,
-        &[
-            &a.id,
-            &conversation,
-            &owner,
-            &a.content,
-            &a.thinking,
-            &a.model,
-            &a.provider,
-            &a.status,
-            &a.input_tokens,
-            &a.output_tokens,
-            &a.input_price,
-            &a.output_price,
-            &a.latency_ms,
-            &a.content_tokens,
-        ],
-    )
-    .await
-    .map(|r| r.as_ref().map(Message::from_row))
-    .map_err(query_error)
+impl NewAnswer<'_> {
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "content": self.content, "thinking": self.thinking,
+            "model": self.model, "provider": self.provider, "status": self.status,
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "content_tokens": self.content_tokens, "input_price": self.input_price,
+            "output_price": self.output_price, "latency_ms": self.latency_ms,
+        })
+    }
 }
 
-/// Stores token counts made while planning a context window, so the same
-/// texts are not tokenised again (owner-scoped, one statement).
-pub async fn store_token_counts(
-    c: &Client,
-    owner: Uuid,
-    counts: &[(Uuid, i32)],
-) -> Result<(), ApiError> {
-    if counts.is_empty() {
-        return Ok(());
-    }
-    let (ids, tokens): (Vec<Uuid>, Vec<i32>) = counts.iter().copied().unzip();
-    c.query_typed(
-        "UPDATE messages SET content_tokens = t.n
-           FROM unnest($1::uuid[], $2::int4[]) AS t(id, n)
-          WHERE messages.id = t.id AND messages.user_id = $3
-            AND messages.content_tokens IS NULL",
-        &[
-            (&ids, Type::UUID_ARRAY),
-            (&tokens, Type::INT4_ARRAY),
-            (&owner, Type::UUID),
-        ],
-    )
-    .await
-    .map(|_| ())
-    .map_err(query_error)
+/// Everything a send stores after the model call.
+pub struct Finish<'a> {
+    /// The caller.
+    pub owner: Uuid,
+    /// The conversation.
+    pub conversation: Uuid,
+    /// The user message stored by `prepare`.
+    pub user_message: Uuid,
+    /// The claimed `Idempotency-Key`, if any.
+    pub idempotency_key: Option<&'a str>,
+    /// The answer, when a provider produced one.
+    pub answer: Option<NewAnswer<'a>>,
+    /// Token counts made while planning: (message, tokens).
+    pub token_counts: &'a [(Uuid, i32)],
+    /// Usage ledger entries (see `usage::ledger`).
+    pub usage: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Stored {
+    Stored { response: Option<Value> },
+}
+
+/// Stores the answer, token counts, ledger and the key's result in one
+/// round trip. The response body `{user_message, assistant_message}`, or
+/// `None` when there was no answer or the conversation is gone.
+pub async fn finish(db: &dyn Database, f: &Finish<'_>) -> Result<Option<Value>, ApiError> {
+    let counts: Vec<Value> = f
+        .token_counts
+        .iter()
+        .map(|(id, tokens)| json!({"id": id, "tokens": tokens}))
+        .collect();
+    let args = json!({
+        "user_id": f.owner, "conversation_id": f.conversation,
+        "user_message_id": f.user_message, "idempotency_key": f.idempotency_key,
+        "answer": f.answer.as_ref().map(NewAnswer::to_json),
+        "token_counts": counts, "usage": f.usage,
+    });
+    let Stored::Stored { response } = call(db, "send_finish", args).await?;
+    Ok(response)
 }

@@ -1,12 +1,12 @@
 //! `GET /api/v1/conversations/{id}/messages`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use worker::Response;
 
 use super::repo;
-use crate::conversations::owned::{conversation_id, owned};
+use crate::conversations::owned::conversation_id;
 use crate::http::ctx::Ctx;
-use crate::http::pagination::{parse_limit, parse_seq_cursor, seq_cursor, split_page};
+use crate::http::pagination::{parse_limit, parse_seq_cursor, seq_cursor};
 use crate::http::request::query;
 use crate::http::{respond, ApiError};
 
@@ -19,15 +19,11 @@ pub async fn list(mut ctx: Ctx) -> Result<Response, ApiError> {
         .get("cursor")
         .map(|raw| parse_seq_cursor(raw))
         .transpose()?;
-    let conversation = owned(&c, &p, conversation_id(&ctx.param(0))?).await?;
-    let rows = repo::page(&c, p.user_id, conversation.id, after, limit).await?;
-    let (page, has_more) = split_page(rows, limit);
-    let next = has_more
-        .then(|| page.last().map(|m| seq_cursor(m.seq)))
-        .flatten();
-    let data: Vec<Value> = page.iter().map(repo::Message::to_json).collect();
+    let id = conversation_id(&ctx.param(0))?;
+    let page = repo::page(&c, p.user_id, id, after, limit).await?;
+    let next = page.last_seq.filter(|_| page.has_more).map(seq_cursor);
     Ok(respond::json(
         200,
-        &json!({"data": data, "has_more": has_more, "next_cursor": next}),
+        &json!({"data": page.items, "has_more": page.has_more, "next_cursor": next}),
     )?)
 }

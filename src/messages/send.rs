@@ -6,17 +6,16 @@
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
-use serde_json::{json, Value};
-use tokio_postgres::Client;
+use serde_json::Value;
 use worker::{console_error, console_warn, Response};
 
 use super::answer::{Discard, Ending, Outcome, Sink};
 use super::idempotency;
 use super::prepare::{prepare_send, Prepared, Start};
-use super::repo::{self, Message, NewAnswer};
+use super::repo::{self, Finish, NewAnswer};
 use super::title;
 use crate::config::Config;
-use crate::db;
+use crate::db::{self, Database};
 use crate::http::ctx::Ctx;
 use crate::http::{respond, ApiError};
 use crate::llm::catalogue;
@@ -24,56 +23,12 @@ use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
 use crate::usage::ledger::{self, Answered};
 
-/// Stores the answer (when a provider produced one) and the usage ledger.
-async fn store(
-    c: &Client,
-    prep: &Prepared,
-    outcome: &Outcome,
-) -> Result<Option<Message>, ApiError> {
-    let (answer, counts) = futures::join!(
-        store_answer(c, prep, outcome),
-        repo::store_token_counts(c, prep.owner, &prep.counted)
-    );
-    let answer = answer?;
-    if let Err(e) = counts {
-        console_warn!("token counts not stored: {e:?}");
-    }
-    let answered = outcome
-        .answered_by
-        .as_ref()
-        .zip(answer.as_ref())
-        .map(|(attempt, m)| Answered {
-            attempt,
-            message_id: Some(m.id),
-            input_tokens: m.input_tokens.unwrap_or(0),
-            output_tokens: m.output_tokens.unwrap_or(0),
-            latency_ms: m.latency_ms,
-            success: true,
-        });
-    ledger::record_outcome(
-        c,
-        prep.owner,
-        prep.conversation,
-        "answer",
-        &outcome.failures,
-        answered,
-    )
-    .await?;
-    Ok(answer)
-}
-
-/// Stores the assistant message.
-async fn store_answer(
-    c: &Client,
-    prep: &Prepared,
-    outcome: &Outcome,
-) -> Result<Option<Message>, ApiError> {
-    let Some(attempt) = &outcome.answered_by else {
-        return Ok(None);
-    };
+/// The assistant message to store, when a provider answered.
+fn new_answer<'a>(prep: &Prepared, outcome: &'a Outcome) -> Option<NewAnswer<'a>> {
+    let attempt = outcome.answered_by.as_ref()?;
     let spec = catalogue::find(&attempt.model);
     let tokens = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
-    let answer = NewAnswer {
+    Some(NewAnswer {
         id: prep.answer_id,
         content: &outcome.text,
         thinking: Some(outcome.thinking.as_str()).filter(|t| !t.is_empty()),
@@ -94,17 +49,16 @@ async fn store_answer(
         input_price: spec.map_or("0".into(), |m| m.input_price_per_mtok.to_string()),
         output_price: spec.map_or("0".into(), |m| m.output_price_per_mtok.to_string()),
         latency_ms: i32::try_from(now_ms().saturating_sub(prep.started_ms)).unwrap_or(i32::MAX),
-    };
-    repo::insert_answer(c, prep.owner, prep.conversation, &answer).await
+    })
 }
 
 /// After a completed first exchange of an untitled conversation, generates
 /// its title (callers run this off the response path). Failures are logged.
-async fn title_if_needed(c: &Client, config: &Config, prep: &Prepared, outcome: &Outcome) {
+async fn title_if_needed(c: &dyn Database, config: &Config, prep: &Prepared, outcome: &Outcome) {
     if !prep.needs_title || outcome.ending != Ending::Complete {
         return;
     }
-    let question = &prep.user.content;
+    let question = &prep.question;
     if let Err(e) = title::entitle(
         c,
         config,
@@ -119,28 +73,41 @@ async fn title_if_needed(c: &Client, config: &Config, prep: &Prepared, outcome: 
     }
 }
 
-/// Stores the answer and, under an `Idempotency-Key`, the result (or
-/// releases the key when no provider answered). Returns the response body.
+/// Stores the answer, the token counts, the usage ledger and, under an
+/// `Idempotency-Key`, the result (or frees the key when no provider
+/// answered): one round trip. Returns the response body.
 async fn finish(
-    c: &Client,
+    db: &dyn Database,
     prep: &Prepared,
-    user_message: &Message,
     outcome: &Outcome,
 ) -> Result<Option<Value>, ApiError> {
-    let answer = store(c, prep, outcome).await?;
-    let body = answer.map(|assistant| {
-        json!({
-            "user_message": user_message.to_json(),
-            "assistant_message": assistant.to_json(),
-        })
-    });
-    if let Some(key) = &prep.idempotency_key {
-        match &body {
-            Some(body) => idempotency::complete(c, prep.owner, key, body).await?,
-            None => idempotency::release(c, prep.owner, key).await?,
-        }
-    }
-    Ok(body)
+    let answer = new_answer(prep, outcome);
+    let answered = outcome
+        .answered_by
+        .as_ref()
+        .zip(answer.as_ref())
+        .map(|(attempt, a)| Answered {
+            attempt,
+            message_id: Some(a.id),
+            input_tokens: a.input_tokens.unwrap_or(0),
+            output_tokens: a.output_tokens.unwrap_or(0),
+            latency_ms: Some(a.latency_ms),
+            success: true,
+        });
+    let usage = ledger::entries("answer", &outcome.failures, answered);
+    repo::finish(
+        db,
+        &Finish {
+            owner: prep.owner,
+            conversation: prep.conversation,
+            user_message: prep.user_message_id,
+            idempotency_key: prep.idempotency_key.as_deref(),
+            answer,
+            token_counts: &prep.counted,
+            usage,
+        },
+    )
+    .await
 }
 
 /// `POST /api/v1/conversations/{id}/messages`.
@@ -155,9 +122,8 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let user_message = prep.user.store(c).await?;
     let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
-    let body = finish(c, &prep, &user_message, &outcome).await?;
+    let body = finish(c, &prep, &outcome).await?;
     let ending = outcome.ending;
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
@@ -248,7 +214,6 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let user_message = prep.user.store(c).await?;
     let (tx, rx) = unbounded::<Vec<u8>>();
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
@@ -270,7 +235,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         // once finds this answer in place (in order, and in the next context).
         let outcome = &outcome;
         let stored = db::with_client(&env, |c| async move {
-            let body = finish(&c, &prep, &user_message, outcome).await;
+            let body = finish(&c, &prep, outcome).await;
             sink.release();
             drop(sink);
             title_if_needed(&c, config, &prep, outcome).await;

@@ -3,14 +3,14 @@
 //! A title the user set (even meanwhile) is never overwritten; a failed
 //! title call leaves the title empty and is only logged.
 
-use tokio_postgres::Client;
+use serde_json::{json, Value};
 use uuid::Uuid;
 use worker::console_warn;
 
 use super::answer::{Discard, Ending, Timing};
 use super::generate::{generate, Planned};
 use crate::config::Config;
-use crate::db::query_error;
+use crate::db::Database;
 use crate::http::ApiError;
 use crate::llm::chat::{Call, Role, Turn};
 use crate::llm::client;
@@ -62,7 +62,7 @@ fn excerpt(text: &str) -> String {
 
 /// Asks for a title and stores it if the conversation is still untitled.
 pub async fn entitle(
-    c: &Client,
+    c: &dyn Database,
     config: &Config,
     owner: Uuid,
     conversation: Uuid,
@@ -117,22 +117,23 @@ pub async fn entitle(
         latency_ms: None,
         success: outcome.ending == Ending::Complete,
     });
-    ledger::record_outcome(c, owner, conversation, "title", &outcome.failures, answered).await?;
-    if outcome.answered_by.is_none() {
+    let usage = ledger::entries("title", &outcome.failures, answered);
+    let title = if outcome.answered_by.is_none() {
         console_warn!("no title for conversation {conversation}: every provider failed");
-        return Ok(());
-    }
-    let Some(title) = clean(&outcome.text).filter(|_| outcome.ending == Ending::Complete) else {
-        console_warn!("no usable title for conversation {conversation}");
-        return Ok(());
+        None
+    } else {
+        let title = clean(&outcome.text).filter(|_| outcome.ending == Ending::Complete);
+        if title.is_none() {
+            console_warn!("no usable title for conversation {conversation}");
+        }
+        title
     };
-    c.execute(
-        "UPDATE conversations SET title = $3 WHERE id = $1 AND user_id = $2 AND title IS NULL",
-        &[&conversation, &owner, &title],
-    )
-    .await
-    .map(|_| ())
-    .map_err(query_error)
+    // The usage and the title in one round trip; a title set meanwhile stays.
+    let args = json!({"user_id": owner, "conversation_id": conversation, "title": title,
+                      "usage": usage});
+    crate::db::call::call::<Value>(c, "set_title", args)
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

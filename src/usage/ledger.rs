@@ -1,142 +1,135 @@
-//! Writing the usage ledger. Costs are computed in the database in
-//! `numeric` from the catalogue's prices, so sums never accumulate
-//! floating-point error.
+//! The usage ledger's entries: one per model call (answers and titles,
+//! failed attempts included), stored by the database API together with
+//! what the call produced. Costs are computed in the database in `numeric`
+//! from the catalogue's prices (sent as decimal text), so sums never
+//! accumulate floating-point error.
 
-use tokio_postgres::Client;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::db::query_error;
-use crate::http::ApiError;
 use crate::llm::catalogue;
 use crate::llm::fallback::{Attempt, Failure};
 
-/// One model call to record.
-pub struct Entry<'a> {
-    /// The caller.
-    pub user_id: Uuid,
-    /// Its conversation.
-    pub conversation_id: Option<Uuid>,
-    /// The assistant message it produced, if any.
-    pub message_id: Option<Uuid>,
-    /// `answer` (or `title`).
-    pub kind: &'a str,
-    /// Model id called.
-    pub model: &'a str,
-    /// `groq` or `gemini`.
-    pub provider: &'a str,
-    /// Prompt tokens reported (0 for a failed attempt).
-    pub input_tokens: i32,
-    /// Answer tokens reported (0 for a failed attempt).
-    pub output_tokens: i32,
-    /// Milliseconds, when known.
-    pub latency_ms: Option<i32>,
-    /// Whether the call produced an answer.
-    pub success: bool,
-    /// Why it failed.
-    pub error: Option<&'a str>,
-}
-
-/// Decimal text of a catalogue price (`"0"` for models no longer offered).
+/// USD per million tokens of `model`, as exact decimal text ("0" when unknown).
 fn price(model: &str, pick: fn(&catalogue::Model) -> f64) -> String {
     catalogue::find(model).map_or_else(|| "0".to_string(), |m| pick(m).to_string())
 }
 
-/// Records one model call.
-pub async fn record(c: &Client, e: &Entry<'_>) -> Result<(), ApiError> {
-    let input_price = price(e.model, |m| m.input_price_per_mtok);
-    let output_price = price(e.model, |m| m.output_price_per_mtok);
-    c.execute(
-        "INSERT INTO usage_ledger (user_id, conversation_id, message_id, kind, model, provider,
-                                   input_tokens, output_tokens, cost_usd, latency_ms, success, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::int4, $8::int4,
-                 ($7::int4::numeric * $9::text::numeric
-                  + $8::int4::numeric * $10::text::numeric) / 1000000,
-                 $11, $12, $13)",
-        &[
-            &e.user_id,
-            &e.conversation_id,
-            &e.message_id,
-            &e.kind,
-            &e.model,
-            &e.provider,
-            &e.input_tokens,
-            &e.output_tokens,
-            &input_price,
-            &output_price,
-            &e.latency_ms,
-            &e.success,
-            &e.error,
-        ],
-    )
-    .await
-    .map(|_| ())
-    .map_err(query_error)
+/// One ledger entry as the database API takes it.
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    kind: &str,
+    attempt: &Attempt,
+    message_id: Option<Uuid>,
+    input_tokens: i32,
+    output_tokens: i32,
+    latency_ms: Option<i32>,
+    success: bool,
+    error: Option<String>,
+) -> Value {
+    json!({
+        "kind": kind,
+        "model": attempt.model,
+        "provider": attempt.provider.as_str(),
+        "message_id": message_id,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "input_price": price(&attempt.model, |m| m.input_price_per_mtok),
+        "output_price": price(&attempt.model, |m| m.output_price_per_mtok),
+        "latency_ms": latency_ms,
+        "success": success,
+        "error": error,
+    })
 }
 
-/// The call that answered, for [`record_outcome`].
+/// The attempt that answered, with its usage.
 pub struct Answered<'a> {
-    /// Model and provider that answered.
+    /// Who answered.
     pub attempt: &'a Attempt,
-    /// The assistant message stored, if any (titles store none).
+    /// The stored answer, if any.
     pub message_id: Option<Uuid>,
     /// Prompt tokens reported.
     pub input_tokens: i32,
     /// Answer tokens reported.
     pub output_tokens: i32,
-    /// Milliseconds, when known.
+    /// Time to the full answer.
     pub latency_ms: Option<i32>,
-    /// Whether it ended complete.
+    /// Whether it completed.
     pub success: bool,
 }
 
-/// Records every call of one answer (or title): each failed attempt with
-/// zero tokens, then the one that answered.
-pub async fn record_outcome(
-    c: &Client,
-    user_id: Uuid,
-    conversation_id: Uuid,
+/// The entries of a call with fallbacks: each failed attempt (no tokens,
+/// with its error), then the attempt that answered, if any.
+pub fn entries(
     kind: &str,
     failures: &[(Attempt, Failure)],
     answered: Option<Answered<'_>>,
-) -> Result<(), ApiError> {
-    for (attempt, failure) in failures {
-        let error = failure.describe();
-        record(
-            c,
-            &Entry {
-                user_id,
-                conversation_id: Some(conversation_id),
-                message_id: None,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = failures
+        .iter()
+        .map(|(attempt, failure)| {
+            entry(
                 kind,
-                model: &attempt.model,
-                provider: attempt.provider.as_str(),
-                input_tokens: 0,
-                output_tokens: 0,
-                latency_ms: None,
-                success: false,
-                error: Some(&error),
-            },
-        )
-        .await?;
-    }
+                attempt,
+                None,
+                0,
+                0,
+                None,
+                false,
+                Some(failure.describe()),
+            )
+        })
+        .collect();
     if let Some(a) = answered {
-        record(
-            c,
-            &Entry {
-                user_id,
-                conversation_id: Some(conversation_id),
-                message_id: a.message_id,
-                kind,
-                model: &a.attempt.model,
-                provider: a.attempt.provider.as_str(),
-                input_tokens: a.input_tokens,
-                output_tokens: a.output_tokens,
-                latency_ms: a.latency_ms,
-                success: a.success,
-                error: None,
-            },
-        )
-        .await?;
+        out.push(entry(
+            kind,
+            a.attempt,
+            a.message_id,
+            a.input_tokens,
+            a.output_tokens,
+            a.latency_ms,
+            a.success,
+            None,
+        ));
     }
-    Ok(())
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_come_first_then_the_answer_with_catalogue_prices() {
+        let attempt = |id: &str, provider| Attempt {
+            model: id.to_string(),
+            provider,
+            spec: catalogue::find(id),
+        };
+        let failed = attempt("gemini-2.5-flash-lite", catalogue::Provider::Gemini);
+        let answered = attempt("openai/gpt-oss-20b", catalogue::Provider::Groq);
+        let id = Uuid::nil();
+        let out = entries(
+            "answer",
+            &[(failed, Failure::Timeout)],
+            Some(Answered {
+                attempt: &answered,
+                message_id: Some(id),
+                input_tokens: 12,
+                output_tokens: 3,
+                latency_ms: Some(40),
+                success: true,
+            }),
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0]["success"], false);
+        assert_eq!(out[0]["input_tokens"], 0);
+        assert!(out[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert_eq!(out[1]["model"], "openai/gpt-oss-20b");
+        assert_eq!(out[1]["message_id"], json!(id));
+        assert_eq!(out[1]["output_tokens"], 3);
+        let spec = catalogue::find("openai/gpt-oss-20b").expect("in the catalogue");
+        assert_eq!(out[1]["input_price"], spec.input_price_per_mtok.to_string());
+        assert!(entries("title", &[], None).is_empty());
+    }
 }

@@ -2,11 +2,11 @@
 //! straight from the ledger (so they always equal its sum).
 
 use chrono::NaiveDate;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_postgres::Row;
 use worker::Response;
 
-use crate::db::query_error;
+use crate::db::call::call;
 use crate::http::ctx::Ctx;
 use crate::http::request::query;
 use crate::http::{respond, ApiError, FieldError};
@@ -41,19 +41,6 @@ pub fn date_range(
     }
 }
 
-const WHERE: &str = "user_id = $1
-    AND ($2::date IS NULL OR created_at >= ($2::date)::timestamp AT TIME ZONE 'UTC')
-    AND ($3::date IS NULL OR created_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC')";
-
-fn sums(row: &Row, first: usize) -> (i64, i64, i64, f64) {
-    (
-        row.get(first),
-        row.get(first + 1),
-        row.get(first + 2),
-        row.get(first + 3),
-    )
-}
-
 /// The handler.
 pub async fn stats(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (p, c) = (ctx.principal()?, ctx.take_db()?);
@@ -62,70 +49,24 @@ pub async fn stats(mut ctx: Ctx) -> Result<Response, ApiError> {
         params.get("from").map(String::as_str),
         params.get("to").map(String::as_str),
     )?;
-    let totals = "count(*)::int8, coalesce(sum(input_tokens), 0)::int8,
-                  coalesce(sum(output_tokens), 0)::int8, coalesce(sum(cost_usd), 0)::float8";
-    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&p.user_id, &from, &to];
-    let total = c
-        .query_one(
-            &format!("SELECT {totals} FROM usage_ledger WHERE {WHERE}"),
-            &args,
-        )
-        .await
-        .map_err(query_error)?;
-    let by_model = c
-        .query(
-            &format!(
-                "SELECT model, provider, {totals} FROM usage_ledger WHERE {WHERE}
-                  GROUP BY model, provider ORDER BY model, provider"
-            ),
-            &args,
-        )
-        .await
-        .map_err(query_error)?;
-    let by_day = c
-        .query(
-            &format!(
-                "SELECT to_char((created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), {totals}
-                   FROM usage_ledger WHERE {WHERE} GROUP BY 1 ORDER BY 1"
-            ),
-            &args,
-        )
-        .await
-        .map_err(query_error)?;
-    let (requests, input, output, cost) = sums(&total, 0);
-    let models: Vec<Value> = by_model
-        .iter()
-        .map(|r| {
-            let (n, i, o, c) = sums(r, 2);
-            json!({
-                "model": r.get::<_, String>(0),
-                "provider": r.get::<_, String>(1),
-                "requests": n, "input_tokens": i, "output_tokens": o, "cost_usd": c,
-            })
-        })
-        .collect();
-    let days: Vec<Value> = by_day
-        .iter()
-        .map(|r| {
-            let (n, i, o, c) = sums(r, 1);
-            json!({
-                "date": r.get::<_, String>(0),
-                "requests": n, "input_tokens": i, "output_tokens": o, "cost_usd": c,
-            })
-        })
-        .collect();
-    respond::json(
-        200,
-        &json!({
-            "total_requests": requests,
-            "total_input_tokens": input,
-            "total_output_tokens": output,
-            "total_cost_usd": cost,
-            "by_model": models,
-            "by_day": days,
-        }),
-    )
-    .map_err(ApiError::from)
+    let args = json!({"user_id": p.user_id, "from": from.map(|d| d.to_string()),
+                      "to": to.map(|d| d.to_string())});
+    let stats = match call(&c, "usage_stats", args).await? {
+        Stats::Ok { stats } => stats,
+        Stats::Unauthenticated => {
+            return Err(ApiError::Authentication(
+                "invalid or expired access token".into(),
+            ))
+        }
+    };
+    Ok(respond::json(200, &stats)?)
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Stats {
+    Ok { stats: Value },
+    Unauthenticated,
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ async fn seed(s: &Session, id: &str, exchanges: i32) -> Vec<(String, String)> {
     let client = db().await;
     client
         .execute(
-            "INSERT INTO messages (conversation_id, user_id, role, content)
+            "INSERT INTO app.messages (conversation_id, user_id, role, content)
              SELECT $1::text::uuid, $2::text::uuid,
                     CASE WHEN g % 2 = 0 THEN 'user' ELSE 'assistant' END,
                     'turn ' || g || ': ' || repeat('the quick brown fox jumps over the lazy dog ', 15)
@@ -144,7 +144,7 @@ fn assert_window(
 async fn stored_counts(id: &str) -> Vec<Option<i32>> {
     db().await
         .query(
-            "SELECT content_tokens FROM messages WHERE conversation_id = $1::text::uuid ORDER BY seq",
+            "SELECT content_tokens FROM app.messages WHERE conversation_id = $1::text::uuid ORDER BY seq",
             &[&id],
         )
         .await

@@ -120,7 +120,7 @@ async fn a_retired_groq_model_falls_back_to_gemini() {
     let retired = "llama-3.1-8b-instant";
     db().await
         .execute(
-            "UPDATE conversations SET model = $2 WHERE id = $1::text::uuid",
+            "UPDATE app.conversations SET model = $2 WHERE id = $1::text::uuid",
             &[&id, &retired],
         )
         .await

@@ -248,3 +248,29 @@ async fn messages_sharing_a_timestamp_page_without_gaps() {
     assert_unique(&all);
     assert_eq!(all, ids, "insertion order, even within one timestamp");
 }
+
+#[tokio::test]
+async fn a_long_conversation_embeds_its_100_newest_messages_and_points_to_the_rest() {
+    let s = new_user().await;
+    let auth = Auth::Bearer(&s.access);
+    let id = create_titled(&s.access, "long").await;
+    let all = insert_messages_at_once(&id, &s.user_id, 103, "m").await;
+    let c = get_conversation(auth, &id).await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    let embedded: Vec<&str> = c.json["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("messages: {}", c.text))
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(embedded, all[3..], "the 100 newest, oldest first");
+    assert_eq!(c.json["message_count"], 103);
+    assert_eq!(c.json["messages_truncated"], true);
+    assert_eq!(
+        c.json["messages_url"],
+        format!("/api/v1/conversations/{id}/messages")
+    );
+    let short = create_titled(&s.access, "short").await;
+    let c = get_conversation(auth, &short).await;
+    assert_eq!(c.json["messages_truncated"], false, "{}", c.text);
+}

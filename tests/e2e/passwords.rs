@@ -11,7 +11,7 @@ const PASSWORD: &str = "rehash-me-42";
 async fn stored_hash(email: &str) -> String {
     db().await
         .query_one(
-            "SELECT password_hash FROM users WHERE email = $1",
+            "SELECT password_hash FROM app.users WHERE email = $1",
             &[&email],
         )
         .await
@@ -25,7 +25,7 @@ async fn downgrade(email: &str, salt: u8) -> String {
     let old = password::hash(PASSWORD, &[salt; password::SALT_LEN], 1_000);
     db().await
         .execute(
-            "UPDATE users SET password_hash = $1 WHERE email = $2",
+            "UPDATE app.users SET password_hash = $1 WHERE email = $2",
             &[&old, &email],
         )
         .await
@@ -88,7 +88,7 @@ async fn tokens_and_keys_are_stored_only_as_hashes() {
     let c = db().await;
     let refresh_rows = c
         .query(
-            "SELECT token_hash FROM refresh_tokens WHERE user_id = $1::text::uuid",
+            "SELECT token_hash FROM app.refresh_tokens WHERE user_id = $1::text::uuid",
             &[&s.user_id],
         )
         .await
@@ -101,7 +101,7 @@ async fn tokens_and_keys_are_stored_only_as_hashes() {
     }
     let key_hash: String = c
         .query_one(
-            "SELECT key_hash FROM api_keys WHERE user_id = $1::text::uuid",
+            "SELECT key_hash FROM app.api_keys WHERE user_id = $1::text::uuid",
             &[&s.user_id],
         )
         .await

@@ -31,7 +31,7 @@ async fn user() -> User {
     let c = db().await;
     let id: String = c
         .query_one(
-            "INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id::text",
+            "INSERT INTO app.users (email, password_hash) VALUES ($1, 'x') RETURNING id::text",
             &[&unique_email("rl")],
         )
         .await
@@ -44,7 +44,7 @@ async fn user() -> User {
         .map(|b| format!("{b:02x}"))
         .collect();
     c.execute(
-        "INSERT INTO api_keys (user_id, name, prefix, key_hash) VALUES ($1::text::uuid, 'rl', $2, $3)",
+        "INSERT INTO app.api_keys (user_id, name, prefix, key_hash) VALUES ($1::text::uuid, 'rl', $2, $3)",
         &[&id, &&key[..12], &hash],
     )
     .await

@@ -521,7 +521,7 @@ async fn an_unknown_or_malformed_conversation_id_is_404() {
     let c = db().await;
     let n: i64 = c
         .query_one(
-            "SELECT count(*) FROM messages WHERE user_id = $1::text::uuid",
+            "SELECT count(*) FROM app.messages WHERE user_id = $1::text::uuid",
             &[&s.user_id],
         )
         .await

@@ -361,7 +361,7 @@ async fn message_stop_comes_only_once_the_answer_is_stored() {
     let mut client = db().await;
     let tx = client.transaction().await.expect("begin");
     tx.execute(
-        "SELECT 1 FROM conversations WHERE id = $1::text::uuid FOR UPDATE",
+        "SELECT 1 FROM app.conversations WHERE id = $1::text::uuid FOR UPDATE",
         &[&id],
     )
     .await

@@ -65,7 +65,7 @@ async fn the_first_exchange_titles_an_untitled_conversation() {
     let kinds: Vec<String> = db()
         .await
         .query(
-            "SELECT kind FROM usage_ledger WHERE user_id = $1::text::uuid ORDER BY created_at",
+            "SELECT kind FROM app.usage_ledger WHERE user_id = $1::text::uuid ORDER BY created_at",
             &[&s.user_id],
         )
         .await

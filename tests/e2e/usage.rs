@@ -123,7 +123,7 @@ async fn a_failed_attempt_counts_as_a_request_with_zero_tokens() {
     let rows: Vec<(String, i32, bool)> = db()
         .await
         .query(
-            "SELECT provider, input_tokens, success FROM usage_ledger
+            "SELECT provider, input_tokens, success FROM app.usage_ledger
               WHERE user_id = $1::text::uuid ORDER BY created_at, success",
             &[&s.user_id],
         )

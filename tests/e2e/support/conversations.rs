@@ -408,7 +408,7 @@ pub async fn insert_message_with(
 ) -> String {
     let row = client
         .query_one(
-            "INSERT INTO messages (conversation_id, user_id, role, content) \
+            "INSERT INTO app.messages (conversation_id, user_id, role, content) \
              VALUES ($1::text::uuid, $2::text::uuid, $3, $4) RETURNING id::text",
             &[&conversation_id, &user_id, &role, &content],
         )
@@ -428,7 +428,7 @@ pub async fn insert_messages_at_once(
     let client = db().await;
     client
         .execute(
-            "INSERT INTO messages (conversation_id, user_id, role, content) \
+            "INSERT INTO app.messages (conversation_id, user_id, role, content) \
              SELECT $1::text::uuid, $2::text::uuid, 'user', $4::text || ' ' || g::text \
                FROM generate_series(1, $3::int) AS g ORDER BY g",
             &[&conversation_id, &user_id, &n, &prefix],
@@ -444,7 +444,7 @@ pub async fn insert_conversations_at_once(user_id: &str, n: i32, prefix: &str) -
     let client = db().await;
     let rows = client
         .query(
-            "INSERT INTO conversations (user_id, model, title) \
+            "INSERT INTO app.conversations (user_id, model, title) \
              SELECT $1::text::uuid, $4::text, $3::text || ' ' || g::text FROM generate_series(1, $2::int) AS g \
              RETURNING id::text",
             &[&user_id, &n, &prefix, &DEFAULT_MODEL],
@@ -460,7 +460,7 @@ pub async fn db_conversation_order(user_id: &str) -> Vec<String> {
     let client = db().await;
     let rows = client
         .query(
-            "SELECT id::text FROM conversations WHERE user_id = $1::text::uuid \
+            "SELECT id::text FROM app.conversations WHERE user_id = $1::text::uuid \
              ORDER BY updated_at DESC, id DESC",
             &[&user_id],
         )
@@ -474,7 +474,7 @@ pub async fn db_message_order(conversation_id: &str) -> Vec<String> {
     let client = db().await;
     let rows = client
         .query(
-            "SELECT id::text FROM messages WHERE conversation_id = $1::text::uuid ORDER BY seq",
+            "SELECT id::text FROM app.messages WHERE conversation_id = $1::text::uuid ORDER BY seq",
             &[&conversation_id],
         )
         .await
@@ -487,7 +487,7 @@ pub async fn db_message_count(conversation_id: &str) -> i64 {
     let client = db().await;
     client
         .query_one(
-            "SELECT count(*) FROM messages WHERE conversation_id = $1::text::uuid",
+            "SELECT count(*) FROM app.messages WHERE conversation_id = $1::text::uuid",
             &[&conversation_id],
         )
         .await
@@ -500,7 +500,7 @@ pub async fn db_conversation_exists(conversation_id: &str) -> bool {
     let client = db().await;
     client
         .query_one(
-            "SELECT count(*) FROM conversations WHERE id = $1::text::uuid",
+            "SELECT count(*) FROM app.conversations WHERE id = $1::text::uuid",
             &[&conversation_id],
         )
         .await
@@ -514,7 +514,7 @@ pub async fn db_conversation_count(user_id: &str) -> i64 {
     let client = db().await;
     client
         .query_one(
-            "SELECT count(*) FROM conversations WHERE user_id = $1::text::uuid",
+            "SELECT count(*) FROM app.conversations WHERE user_id = $1::text::uuid",
             &[&user_id],
         )
         .await
@@ -527,7 +527,7 @@ pub async fn db_conversation_owner(conversation_id: &str) -> String {
     let client = db().await;
     client
         .query_one(
-            "SELECT user_id::text FROM conversations WHERE id = $1::text::uuid",
+            "SELECT user_id::text FROM app.conversations WHERE id = $1::text::uuid",
             &[&conversation_id],
         )
         .await
@@ -542,7 +542,7 @@ pub async fn db_updated_at_micros(conversation_id: &str) -> i64 {
     client
         .query_one(
             "SELECT (extract(epoch FROM updated_at) * 1000000)::bigint \
-               FROM conversations WHERE id = $1::text::uuid",
+               FROM app.conversations WHERE id = $1::text::uuid",
             &[&conversation_id],
         )
         .await

@@ -1,5 +1,6 @@
 //! Test and development harness for Conversation API.
 pub mod browser;
+pub mod delay_proxy;
 pub mod migrate;
 pub mod procs;
 pub mod server_timing;

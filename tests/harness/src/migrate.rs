@@ -3,7 +3,9 @@
 //! Applies `migrations/NNNN_name.sql` in order, each in its own transaction,
 //! and records it in `schema_migrations` with a SHA-256 of its text. Safe to
 //! run twice (applied files are skipped) and refuses to continue when an
-//! applied file was edited afterwards. Works on PostgreSQL and PGlite.
+//! applied file was edited afterwards, or when the database records a
+//! migration this code does not have (it is ahead of the code). Works on
+//! PostgreSQL, Supabase and PGlite.
 
 use std::path::{Path, PathBuf};
 
@@ -64,7 +66,15 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, String> {
 /// Returns the names applied by this call (empty when up to date).
 pub async fn run(url: &str, dir: &Path) -> Result<Vec<String>, String> {
     let migrations = load(dir)?;
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        format!(
+            "{} is not a PostgreSQL connection URL \
+             (postgres://USER:PASSWORD@HOST:5432/DATABASE): {e}",
+            redact(url)
+        )
+    })?;
+    let (mut client, connection) = config
+        .connect(NoTls)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redact(url)))?;
     let conn = tokio::spawn(connection);
@@ -86,6 +96,7 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<Stri
         )
         .await
         .map_err(|e| format!("cannot create schema_migrations: {e}"))?;
+    refuse_unknown(client, migrations).await?;
     let mut applied = Vec::new();
     for m in migrations {
         let tx = client.transaction().await.map_err(|e| e.to_string())?;
@@ -126,6 +137,35 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<Stri
         tx.commit().await.map_err(|e| e.to_string())?;
     }
     Ok(applied)
+}
+
+/// Refuses a database that records migrations missing from `migrations`
+/// (it was migrated by a newer version of the code).
+async fn refuse_unknown(client: &Client, migrations: &[Migration]) -> Result<(), String> {
+    let rows = client
+        .query(
+            "SELECT version, name FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("cannot read schema_migrations: {}", describe(&e)))?;
+    let unknown: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            let version: String = row.try_get(0).ok()?;
+            let name: String = row.try_get(1).ok()?;
+            (!migrations.iter().any(|m| m.version == version)).then_some(name)
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the database is ahead of this code: it records {} which this checkout does not \
+             have; update the code (or deploy the newer version) instead of migrating back",
+            unknown.join(", ")
+        ))
+    }
 }
 
 /// The server's message for a database error, else the error itself.

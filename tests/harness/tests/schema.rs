@@ -90,7 +90,7 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
     let c = connect(&db.url).await;
     let user: String = c
         .query_one(
-            "INSERT INTO users (email, password_hash) VALUES ('a@example.com', 'h') RETURNING id::text",
+            "INSERT INTO app.users (email, password_hash) VALUES ('a@example.com', 'h') RETURNING id::text",
             &[],
         )
         .await
@@ -98,14 +98,14 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
         .get(0);
     assert!(c
         .execute(
-            "INSERT INTO users (email, password_hash) VALUES ('B@example.com', 'h')",
+            "INSERT INTO app.users (email, password_hash) VALUES ('B@example.com', 'h')",
             &[]
         )
         .await
         .is_err());
     let conv: String = c
         .query_one(
-            "INSERT INTO conversations (user_id, model, updated_at) VALUES ($1::text::uuid, 'm', now() - interval '1 hour') RETURNING id::text",
+            "INSERT INTO app.conversations (user_id, model, updated_at) VALUES ($1::text::uuid, 'm', now() - interval '1 hour') RETURNING id::text",
             &[&user],
         )
         .await
@@ -113,7 +113,7 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
         .get(0);
     for role in ["user", "assistant"] {
         c.execute(
-            "INSERT INTO messages (conversation_id, user_id, role, content) VALUES ($1::text::uuid, $2::text::uuid, $3, 'hi')",
+            "INSERT INTO app.messages (conversation_id, user_id, role, content) VALUES ($1::text::uuid, $2::text::uuid, $3, 'hi')",
             &[&conv, &user, &role],
         )
         .await
@@ -121,7 +121,7 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
     }
     let row = c
         .query_one(
-            "SELECT message_count, updated_at > now() - interval '1 minute' FROM conversations WHERE id = $1::text::uuid",
+            "SELECT message_count, updated_at > now() - interval '1 minute' FROM app.conversations WHERE id = $1::text::uuid",
             &[&conv],
         )
         .await
@@ -130,26 +130,51 @@ async fn schema_keeps_counts_timestamps_and_cascades() {
     assert!(row.get::<_, bool>(1), "adding a message bumps updated_at");
     assert!(c
         .execute(
-            "INSERT INTO messages (conversation_id, user_id, role, content) VALUES ($1::text::uuid, $2::text::uuid, 'system', 'x')",
+            "INSERT INTO app.messages (conversation_id, user_id, role, content) VALUES ($1::text::uuid, $2::text::uuid, 'system', 'x')",
             &[&conv, &user],
         )
         .await
         .is_err());
     c.execute(
-        "DELETE FROM conversations WHERE id = $1::text::uuid",
+        "DELETE FROM app.conversations WHERE id = $1::text::uuid",
         &[&conv],
     )
     .await
     .unwrap();
     let left: i64 = c
-        .query_one("SELECT count(*) FROM messages", &[])
+        .query_one("SELECT count(*) FROM app.messages", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "messages go with their conversation");
-    c.execute("DELETE FROM users WHERE id = $1::text::uuid", &[&user])
+    c.execute("DELETE FROM app.users WHERE id = $1::text::uuid", &[&user])
         .await
         .unwrap();
     drop(c);
     db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn a_database_ahead_of_the_code_is_refused() {
+    let db = TestDatabase::create(&admin_url()).await.expect("create db");
+    let dir = std::env::temp_dir().join(format!("schema-ahead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("0001_a.sql"), "CREATE TABLE a (x int);").unwrap();
+    std::fs::write(dir.join("0002_b.sql"), "CREATE TABLE b (x int);").unwrap();
+    migrate::run(&db.url, &dir).await.expect("apply");
+    std::fs::remove_file(dir.join("0002_b.sql")).unwrap();
+    let err = migrate::run(&db.url, &dir).await.unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(err.contains("ahead of this code"), "{err}");
+    assert!(err.contains("0002_b.sql"), "{err}");
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn a_bad_url_gets_a_clear_error() {
+    let err = migrate::run("postgres://u:secret@host:notaport/db", &migrations())
+        .await
+        .unwrap_err();
+    assert!(err.contains("is not a PostgreSQL connection URL"), "{err}");
+    assert!(!err.contains("secret"), "the password is not shown: {err}");
 }

@@ -47,7 +47,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
     .await;
     stack.stop().await;
     result?;
-    crate::cold_bench::run(root, &logs, &secret).await
+    crate::cold_bench::run(root, &logs, &secret).await?;
+    crate::roundtrip_bench::run(root, &logs, &secret).await
 }
 
 /// Login (one PBKDF2 verify + a refresh-token insert) against `/auth/me`

@@ -57,7 +57,7 @@ pub async fn run(base: &str, database_url: &str, access: &str) -> Result<(), Str
             .await?;
             let id = c["id"].as_str().ok_or("no conversation id")?.to_string();
             db.execute(
-                "INSERT INTO messages (conversation_id, user_id, role, content)
+                "INSERT INTO app.messages (conversation_id, user_id, role, content)
                  SELECT $1::text::uuid, $2::text::uuid,
                         CASE WHEN g % 2 = 0 THEN 'user' ELSE 'assistant' END,
                         'turn ' || g || ': ' || repeat($4::text, 15)

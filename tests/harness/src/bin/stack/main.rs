@@ -6,9 +6,9 @@
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
 //!   smoke run on PGlite and a misconfigured worker.
-//! - `stack bench`: the measurements of BENCHMARKS.md.
-//! - `stack bench-ttft`: only the time-to-first-token comparison (direct,
-//!   this API, LiteLLM).
+//! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
+//!   only the database round trips per route; `stack bench-ttft`: only the
+//!   time-to-first-token comparison: direct, this API, LiteLLM).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
@@ -16,6 +16,7 @@ mod cold_bench;
 mod context_bench;
 mod dev;
 mod limiter_restart;
+mod roundtrip_bench;
 mod run;
 mod size;
 mod test;
@@ -26,7 +27,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,6 +42,10 @@ async fn main() -> ExitCode {
         },
         Some("bench") => bench::run(&root).await,
         Some("bench-ttft") => ttft_bench::standalone(&root).await,
+        Some("roundtrips") => match test::build_worker(&root).await {
+            Ok((logs, secret)) => roundtrip_bench::run(&root, &logs, &secret).await,
+            Err(e) => Err(e),
+        },
         Some("migrate") => match args
             .get(1)
             .cloned()

@@ -1,0 +1,137 @@
+//! The database API as the worker sees it: one call names an `api.*`
+//! function and passes one JSON argument; one JSON value comes back.
+//!
+//! Transports implement [`Database`] (Hyperdrive over the Postgres wire
+//! protocol today; an HTTP transport calling `POST /rest/v1/rpc/{op}` fits
+//! the same shape). Expected outcomes arrive as values tagged `outcome`
+//! and are decoded with serde; anything else (a transport failure, an
+//! unknown outcome, a malformed value) becomes a logged 500, never a panic.
+
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::http::ApiError;
+
+/// Why a call produced no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    /// The database could not be reached or the connection was lost (503).
+    Unavailable(String),
+    /// The database refused the call (a bug or a schema mismatch: 500).
+    Failed(String),
+    /// The result was not the value the caller expects (500).
+    Decode(String),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        match e {
+            DbError::Unavailable(detail) => {
+                worker::console_error!("database unreachable: {detail}");
+                ApiError::Unavailable("database unreachable".into())
+            }
+            DbError::Failed(detail) => ApiError::Internal(format!("database error: {detail}")),
+            DbError::Decode(detail) => {
+                ApiError::Internal(format!("unexpected database result: {detail}"))
+            }
+        }
+    }
+}
+
+/// One way to reach the database API.
+pub trait Database {
+    /// Calls `api.<op>(args)`: one round trip, one JSON value back.
+    fn call<'a>(
+        &'a self,
+        op: &'static str,
+        args: Value,
+    ) -> LocalBoxFuture<'a, Result<Value, DbError>>;
+}
+
+/// True for the names of `api` functions: lower-case ASCII words joined
+/// by `_` (so a name can be put into SQL or a URL as it is).
+pub fn valid_op(op: &str) -> bool {
+    !op.is_empty()
+        && op.len() <= 63
+        && op.starts_with(|c: char| c.is_ascii_lowercase())
+        && op
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Calls `op` and decodes its result into `T` (usually an enum tagged by
+/// `outcome`). Every failure is an [`ApiError`] naming the operation.
+pub async fn call<T: DeserializeOwned>(
+    db: &dyn Database,
+    op: &'static str,
+    args: Value,
+) -> Result<T, ApiError> {
+    let value = db.call(op, args).await?;
+    decode(op, value).map_err(ApiError::from)
+}
+
+/// Decodes the result of `op`.
+pub fn decode<T: DeserializeOwned>(op: &str, value: Value) -> Result<T, DbError> {
+    let outcome = value
+        .get("outcome")
+        .and_then(Value::as_str)
+        .unwrap_or("(none)")
+        .to_string();
+    serde_json::from_value(value).map_err(|e| DbError::Decode(format!("api.{op} → {outcome}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "outcome", rename_all = "snake_case")]
+    enum Out {
+        Found { n: u32 },
+        NotFound,
+    }
+
+    #[test]
+    fn operation_names_are_plain_identifiers() {
+        assert!(valid_op("send_prepare"));
+        assert!(valid_op("health"));
+        for bad in ["", "Send", "_x", "a;b", "a b", "api.x", "x)--", "é"] {
+            assert!(!valid_op(bad), "{bad}");
+        }
+        assert!(!valid_op(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn outcomes_decode_and_surprises_are_errors() {
+        assert_eq!(
+            decode::<Out>("x", json!({"outcome": "found", "n": 3})),
+            Ok(Out::Found { n: 3 })
+        );
+        assert_eq!(
+            decode::<Out>("x", json!({"outcome": "not_found"})),
+            Ok(Out::NotFound)
+        );
+        for odd in [
+            json!({"outcome": "exploded"}),
+            json!({"outcome": "found"}),
+            json!({"outcome": "found", "n": "three"}),
+            json!(null),
+            json!([1]),
+        ] {
+            let err = decode::<Out>("get", odd.clone()).unwrap_err();
+            assert!(
+                matches!(&err, DbError::Decode(m) if m.contains("api.get")),
+                "{odd}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        assert_eq!(ApiError::from(DbError::Failed("x".into())).status(), 500);
+        assert_eq!(ApiError::from(DbError::Decode("x".into())).status(), 500);
+    }
+}
