@@ -211,6 +211,75 @@ async fn a_body_over_1_mib_is_413() {
     r.assert_error(413, "request_too_large");
 }
 
+/// `POST path` with `body` sent chunked (no `Content-Length`); `Err` when
+/// the connection fails before a response is read.
+async fn post_chunked(
+    path: &str,
+    chunks: impl futures::Stream<Item = Vec<u8>> + Send + Sync + 'static,
+) -> Result<Reply, reqwest::Error> {
+    use futures::StreamExt;
+    let body = reqwest::Body::wrap_stream(chunks.map(Ok::<_, std::io::Error>));
+    let resp = reqwest::Client::new()
+        .post(format!("{}{}", crate::support::stack().base_url, path))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await?;
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Reply {
+        status,
+        headers,
+        json,
+        text,
+    })
+}
+
+#[tokio::test]
+async fn a_chunked_body_that_never_ends_is_413_at_the_cap() {
+    // An endless body: only a reader that stops at the cap can answer. The
+    // server may close the connection while the client still writes, which
+    // can reset it before the answer is read; a few tries must show a 413.
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let endless = futures::stream::repeat(vec![b' '; 64 * 1024]);
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            post_chunked(LOGIN, endless),
+        )
+        .await
+        .expect("answered without reading the whole body");
+        match r {
+            Ok(r) => {
+                r.assert_error(413, "request_too_large");
+                return;
+            }
+            Err(e) => outcomes.push(e.to_string()),
+        }
+    }
+    panic!("no answer read: {outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_chunked_body_just_under_the_cap_is_read() {
+    let s = new_user().await;
+    let head = json!({"email": s.email, "password": PASSWORD}).to_string();
+    // `{"email":…,"password":…}` padded with spaces to 1 MiB - 1 byte.
+    let mut body = head.into_bytes();
+    let last = body.pop();
+    body.resize(1024 * 1024 - 2, b' ');
+    body.extend(last);
+    assert_eq!(body.len(), 1024 * 1024 - 1);
+    let chunks: Vec<Vec<u8>> = body.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+    let r = post_chunked(LOGIN, futures::stream::iter(chunks))
+        .await
+        .expect("the worker answers");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["user"]["id"], s.user_id.as_str());
+}
+
 // ---------------------------------------------------------- hostile input
 
 #[tokio::test]
