@@ -49,7 +49,7 @@ async fn register_returns_201_with_the_user_and_a_token_pair() {
     let email = unique_email("reg");
     let r = register_reply(&email, PASSWORD).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    r.assert_common_headers();
+    r.assert_security_headers();
     assert_token_pair(&r, &email);
     let access = r.json["access_token"].as_str().unwrap();
     assert_me_is(Auth::Bearer(access), r.json["user"]["id"].as_str().unwrap()).await;
@@ -280,6 +280,32 @@ async fn a_chunked_body_just_under_the_cap_is_read() {
     assert_eq!(r.json["user"]["id"], s.user_id.as_str());
 }
 
+#[tokio::test]
+async fn credential_routes_answer_without_server_timing() {
+    let s = new_user().await;
+    let replies = [
+        (
+            "register",
+            register_reply(&unique_email("timing"), PASSWORD).await,
+        ),
+        ("login", login(&s.email, PASSWORD).await),
+        ("failed login", login(&s.email, "wrong-password-1").await),
+        ("refresh", refresh(&s.refresh).await),
+        ("logout", logout(&s.refresh, Auth::Bearer(&s.access)).await),
+    ];
+    for (what, r) in &replies {
+        assert!(r.status.as_u16() < 500, "{what}: {}", r.text);
+        r.assert_security_headers();
+        assert!(
+            r.headers.get("server-timing").is_none(),
+            "{what}: {:?}",
+            r.headers
+        );
+    }
+    // Elsewhere the timing stays.
+    me(Auth::Bearer(&s.access)).await.assert_common_headers();
+}
+
 // ---------------------------------------------------------- hostile input
 
 #[tokio::test]
@@ -445,7 +471,7 @@ async fn logout_is_204_and_kills_the_refresh_token() {
     let r = logout(&s.refresh, Auth::Bearer(&s.access)).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(r.text.is_empty(), "204 has no body: {}", r.text);
-    r.assert_common_headers();
+    r.assert_security_headers();
     refresh(&s.refresh)
         .await
         .assert_error(401, "authentication_error");
