@@ -136,7 +136,10 @@ async fn finish(
     });
     if let Some(key) = &prep.idempotency_key {
         match &body {
-            Some(body) => idempotency::complete(c, prep.owner, key, body).await?,
+            Some(body) => {
+                let stored = idempotency::record(body, outcome.stop);
+                idempotency::complete(c, prep.owner, key, &stored).await?
+            }
             None => idempotency::release(c, prep.owner, key).await?,
         }
     }
@@ -150,7 +153,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let id = ctx.param(0);
     let prep = match prepare_send(rc, &p, ctx.req, &id, c).await? {
         Start::Replay(stored) => {
-            let resp = respond::json(201, &stored)?;
+            let resp = respond::json(201, &idempotency::replay_body(&stored))?;
             return replayed(resp);
         }
         Start::Fresh(prep) => prep,
