@@ -130,7 +130,7 @@ BEGIN
 END;
 $$;
 
--- {user_id, conversation_id, user_message_id, idempotency_key?,
+-- {user_id, conversation_id, user_message_id, idempotency_key?, stop_reason?,
 --  answer?:{id, content, thinking, model, provider, status, input_tokens,
 --           output_tokens, content_tokens, input_price, output_price, latency_ms},
 --  token_counts:[{id, tokens}], usage:[ledger entries]}
@@ -175,7 +175,10 @@ BEGIN
     END IF;
     IF $1->>'idempotency_key' IS NOT NULL THEN
         IF body IS NOT NULL THEN
-            UPDATE app.idempotency_keys SET state = 'complete', response = body
+            UPDATE app.idempotency_keys
+               SET state = 'complete',
+                   response = body || jsonb_strip_nulls(
+                       jsonb_build_object('stop_reason', $1->>'stop_reason'))
              WHERE user_id = uid AND key = $1->>'idempotency_key';
         ELSE
             DELETE FROM app.idempotency_keys

@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::db;
 use crate::http::context::RequestContext;
 use crate::http::ctx::misconfigured;
-use crate::http::headers::{cors_headers, preflight_headers, request_id};
+use crate::http::headers::{cors_headers, hides_timing, preflight_headers, request_id};
 use crate::http::request::header;
 use crate::http::{respond, ApiError};
 use crate::rate_limit;
@@ -96,8 +96,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         }
     };
     cors.extend(response_headers.take());
-    let took = crate::runtime::now_ms().saturating_sub(started);
-    cors.push(("Server-Timing", format!("total;dur={took}")));
+    if hides_timing(&path) {
+        cors.retain(|(name, _)| !name.eq_ignore_ascii_case("Server-Timing"));
+    } else {
+        let took = crate::runtime::now_ms().saturating_sub(started);
+        cors.push(("Server-Timing", format!("total;dur={took}")));
+    }
     respond::stamp(&resp, &rid, &cors)?;
     console_log!(
         "[{rid}] {method} {path} {} {}ms",

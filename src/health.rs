@@ -1,7 +1,10 @@
 //! `GET /health`: liveness, and with `?deep=1` a `SELECT 1` through Hyperdrive.
+//!
+//! Publicly it says only ok or not ok: which setting is wrong, or why the
+//! database cannot be reached, goes to the log, never to the client.
 
 use serde_json::{json, Value};
-use worker::Response;
+use worker::{console_error, Response};
 
 use crate::db;
 use crate::http::ctx::Ctx;
@@ -30,8 +33,21 @@ pub fn wants_deep(query: Option<&str>) -> Result<bool, ApiError> {
     Ok(deep)
 }
 
-/// Answers `/health`. An invalid configuration is reported here (500 with
-/// the list of problems) rather than by a panic.
+/// The only thing `/health` says about a failed check.
+pub const NOT_OK: &str = "not ok";
+
+/// What a failed check answers publicly: 500 for an invalid configuration,
+/// 503 for an unreachable database, both saying only [`NOT_OK`].
+pub fn not_ok(database: bool) -> ApiError {
+    if database {
+        ApiError::Unavailable(NOT_OK.into())
+    } else {
+        ApiError::Misconfigured(NOT_OK.into())
+    }
+}
+
+/// Answers `/health`. An invalid configuration is reported here (a bare
+/// 500, the problems in the log) rather than by a panic.
 pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
     let url = ctx
         .req
@@ -39,7 +55,8 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::InvalidRequest(format!("bad URL: {e}")))?;
     let deep = wants_deep(url.query())?;
     if let Some(problems) = ctx.config_problems() {
-        return Err(ApiError::Misconfigured(problems.to_string()));
+        console_error!("/health: the configuration is invalid: {problems}");
+        return Err(not_ok(false));
     }
     if deep {
         // `api.health`: the database answers and its API is installed.
@@ -48,7 +65,14 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
                 .await
                 .map(|_| ())
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            let detail = e
+                .log_detail()
+                .map_or_else(|| e.public_message(), str::to_string);
+            console_error!("/health?deep=1: the database check failed: {detail}");
+            not_ok(true)
+        })?;
     }
     let mut body = json!({"status": "ok", "version": VERSION});
     if deep {
@@ -69,5 +93,14 @@ mod tests {
         assert!(!wants_deep(Some("deep=0")).unwrap());
         assert!(wants_deep(Some("deep=yes")).is_err());
         assert!(wants_deep(Some("deep")).is_err());
+    }
+
+    #[test]
+    fn failures_say_only_not_ok() {
+        for (database, status) in [(false, 500), (true, 503)] {
+            let err = not_ok(database);
+            assert_eq!(err.status(), status);
+            assert_eq!(err.public_message(), "not ok");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Unknown fields are ignored (like most JSON APIs, so clients can send
 //! fields a newer version understands).
 
+use futures::{Stream, StreamExt};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError};
@@ -31,6 +32,27 @@ pub fn check_headers(
             "Content-Type must be application/json".into(),
         ))
     }
+}
+
+/// Collects a body from its chunks, giving up with 413 as soon as more than
+/// [`MAX_BODY_BYTES`] have arrived — whatever the framing (a chunked body
+/// has no `Content-Length` to check up front), so no more than the cap plus
+/// one chunk is ever held.
+pub async fn collect_capped<S, E>(mut chunks: S) -> Result<Vec<u8>, ApiError>
+where
+    S: Stream<Item = Result<Vec<u8>, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidRequest(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Parses a body that must be a JSON object.
@@ -158,6 +180,36 @@ mod tests {
                 .status(),
             413
         );
+    }
+
+    /// A stream of `n` chunks of `size` bytes that counts how many were pulled.
+    fn counted_chunks(
+        n: usize,
+        size: usize,
+        pulled: &std::cell::Cell<usize>,
+    ) -> impl Stream<Item = Result<Vec<u8>, String>> + Unpin + '_ {
+        futures::stream::iter((0..n).map(move |_| {
+            pulled.set(pulled.get() + 1);
+            Ok(vec![b' '; size])
+        }))
+    }
+
+    #[tokio::test]
+    async fn streamed_bodies_stop_at_the_cap() {
+        let pulled = std::cell::Cell::new(0);
+        // 64 chunks of 64 KiB = 4 MiB offered; reading stops at the 17th.
+        let err = collect_capped(counted_chunks(64, 64 * 1024, &pulled))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert_eq!(pulled.get(), 17);
+        // Exactly the cap is accepted, one byte more is not.
+        let exact = collect_capped(counted_chunks(16, 64 * 1024, &pulled)).await;
+        assert_eq!(exact.map(|b| b.len()).ok(), Some(MAX_BODY_BYTES));
+        let over = futures::stream::iter([Ok::<_, String>(vec![0; MAX_BODY_BYTES]), Ok(vec![0])]);
+        assert_eq!(collect_capped(over).await.unwrap_err().status(), 413);
+        let broken = futures::stream::iter([Ok(vec![b'{']), Err("reset".to_string())]);
+        assert_eq!(collect_capped(broken).await.unwrap_err().status(), 400);
     }
 
     #[test]

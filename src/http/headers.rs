@@ -87,6 +87,20 @@ pub fn preflight_headers(
     headers
 }
 
+/// Whether a response to `path` must go without `Server-Timing`: the
+/// routes that check a password or a refresh token (register, login,
+/// refresh, logout), whose timing would make that work measurable from
+/// outside.
+pub fn hides_timing(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/auth/register"
+            | "/api/v1/auth/login"
+            | "/api/v1/auth/refresh"
+            | "/api/v1/auth/logout"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +153,25 @@ mod tests {
             .iter()
             .any(|(k, v)| *k == "Access-Control-Allow-Headers" && v.contains("X-API-Key")));
         assert!(preflight_headers(&list, Some("https://evil.example")).is_empty());
+    }
+
+    #[test]
+    fn only_the_credential_routes_hide_their_timing() {
+        for path in [
+            "/api/v1/auth/register",
+            "/api/v1/auth/login",
+            "/api/v1/auth/refresh",
+            "/api/v1/auth/logout",
+        ] {
+            assert!(hides_timing(path), "{path}");
+        }
+        for path in [
+            "/health",
+            "/api/v1/auth/me",
+            "/api/v1/conversations",
+            "/api/v1/auth/api-keys",
+        ] {
+            assert!(!hides_timing(path), "{path}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use worker::Request;
 
-use super::body::{check_headers, parse_object};
+use super::body::{check_headers, collect_capped, parse_object};
 use super::error::ApiError;
 
 /// A header's value, if present and readable.
@@ -19,15 +19,21 @@ pub fn query(req: &Request) -> Result<std::collections::HashMap<String, String>,
     Ok(url.query_pairs().into_owned().collect())
 }
 
-/// Reads the body as a JSON object, enforcing `Content-Type` and the 1 MiB limit.
+/// Reads the body as a JSON object, enforcing `Content-Type` and the 1 MiB
+/// limit (checked on the declared length and again while reading).
 pub async fn read_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
     check_headers(
         header(req, "Content-Type").as_deref(),
         header(req, "Content-Length").as_deref(),
     )?;
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("cannot read the body: {e}")))?;
+    // Streamed, so a chunked body (no Content-Length) stops at the cap too.
+    let bytes = if req.inner().body().is_none() {
+        Vec::new()
+    } else {
+        let chunks = req
+            .stream()
+            .map_err(|e| ApiError::InvalidRequest(format!("cannot read the body: {e}")))?;
+        collect_capped(chunks).await?
+    };
     parse_object(&bytes)
 }

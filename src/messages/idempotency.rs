@@ -43,7 +43,36 @@ pub fn request_hash(conversation: Uuid, body: &Map<String, Value>) -> String {
         .collect()
 }
 
-/// A stored result as a complete Anthropic event sequence.
+/// Where a stored result keeps why the model stopped (not part of the
+/// response body: the stream replay needs it, the JSON replay drops it).
+const STOP_FIELD: &str = "stop_reason";
+
+/// What a replay of an answer stored `incomplete` ends with, as the original
+/// stream did (an `error` event, never `message_stop`).
+pub const CUT_OFF: &str =
+    "the answer was cut off before it finished; it is stored with status incomplete";
+
+/// The stored form of a send's response `body` whose model stopped for `stop`.
+pub fn record(body: &Value, stop: StopReason) -> Value {
+    let mut stored = body.clone();
+    if let Some(map) = stored.as_object_mut() {
+        map.insert(STOP_FIELD.into(), Value::from(stop.as_str()));
+    }
+    stored
+}
+
+/// The response body of a JSON replay: the stored result as first answered.
+pub fn replay_body(stored: &Value) -> Value {
+    let mut body = stored.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove(STOP_FIELD);
+    }
+    body
+}
+
+/// A stored result as the Anthropic event sequence the original stream
+/// sent: a complete answer ends with its stop reason and `message_stop`, an
+/// `incomplete` one with an `error` event.
 pub fn replay_events(stored: &Value) -> String {
     let a = &stored["assistant_message"];
     let tokens = |v: &Value| u32::try_from(v.as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
@@ -57,7 +86,15 @@ pub fn replay_events(stored: &Value) -> String {
         out.push_str(&e.thinking(thinking));
     }
     out.push_str(&e.text(a["content"].as_str().unwrap_or_default()));
-    out.push_str(&e.finish(StopReason::EndTurn, tokens(&a["output_tokens"])));
+    if a["status"] == "incomplete" {
+        out.push_str(&e.error("api_error", CUT_OFF));
+        return out;
+    }
+    let stop = match stored[STOP_FIELD].as_str() {
+        Some("max_tokens") => StopReason::MaxTokens,
+        _ => StopReason::EndTurn,
+    };
+    out.push_str(&e.finish(stop, tokens(&a["output_tokens"])));
     out
 }
 
@@ -103,6 +140,44 @@ mod tests {
         assert!(events.contains(r#""text":"Hi there""#));
         assert!(events.contains(r#""output_tokens":7"#));
         assert!(events.contains(r#""delta":{"type":"signature_delta","signature":""}"#));
+    }
+
+    fn event_names(events: &str) -> Vec<&str> {
+        events
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect()
+    }
+
+    #[test]
+    fn a_replay_keeps_the_stop_reason() {
+        let body = json!({"user_message": {"id": "u1"}, "assistant_message": {
+            "id": "m1", "model": "m", "content": "cut by length", "status": "complete",
+            "input_tokens": 5, "output_tokens": 3,
+        }});
+        let stored = record(&body, StopReason::MaxTokens);
+        let events = replay_events(&stored);
+        assert!(events.contains(r#""stop_reason":"max_tokens""#), "{events}");
+        assert!(!events.contains("end_turn"), "{events}");
+        assert_eq!(event_names(&events).last(), Some(&"message_stop"));
+        // The JSON replay is the body as first answered.
+        assert_eq!(replay_body(&stored), body);
+        let events = replay_events(&record(&body, StopReason::EndTurn));
+        assert!(events.contains(r#""stop_reason":"end_turn""#), "{events}");
+    }
+
+    #[test]
+    fn an_incomplete_answer_replays_as_a_cut_off_stream() {
+        let body = json!({"assistant_message": {
+            "id": "m1", "model": "m", "content": "One two", "status": "incomplete",
+        }});
+        let events = replay_events(&record(&body, StopReason::EndTurn));
+        let names = event_names(&events);
+        assert_eq!(names.last(), Some(&"error"), "{events}");
+        assert!(!names.contains(&"message_stop"), "{events}");
+        assert!(!names.contains(&"message_delta"), "{events}");
+        assert!(events.contains(r#""text":"One two""#));
+        assert!(events.contains(CUT_OFF));
     }
 
     #[test]

@@ -234,6 +234,9 @@ pub struct Finish<'a> {
     pub user_message: Uuid,
     /// The claimed `Idempotency-Key`, if any.
     pub idempotency_key: Option<&'a str>,
+    /// Why the model stopped, kept with the key's result so that a replay
+    /// ends as the original did.
+    pub stop_reason: &'static str,
     /// The answer, when a provider produced one.
     pub answer: Option<NewAnswer<'a>>,
     /// Token counts made while planning: (message, tokens).
@@ -260,6 +263,7 @@ pub async fn finish(db: &dyn Database, f: &Finish<'_>) -> Result<Option<Value>, 
     let args = json!({
         "user_id": f.owner, "conversation_id": f.conversation,
         "user_message_id": f.user_message, "idempotency_key": f.idempotency_key,
+        "stop_reason": f.stop_reason,
         "answer": f.answer.as_ref().map(NewAnswer::to_json),
         "token_counts": counts, "usage": f.usage,
     });

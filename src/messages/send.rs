@@ -102,6 +102,7 @@ async fn finish(
             conversation: prep.conversation,
             user_message: prep.user_message_id,
             idempotency_key: prep.idempotency_key.as_deref(),
+            stop_reason: outcome.stop.as_str(),
             answer,
             token_counts: &prep.counted,
             usage,
@@ -117,7 +118,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let id = ctx.param(0);
     let prep = match prepare_send(rc, &p, ctx.req, &id, c).await? {
         Start::Replay(stored) => {
-            let resp = respond::json(201, &stored)?;
+            let resp = respond::json(201, &idempotency::replay_body(&stored))?;
             return replayed(resp);
         }
         Start::Fresh(prep) => prep,

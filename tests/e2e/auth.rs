@@ -49,7 +49,7 @@ async fn register_returns_201_with_the_user_and_a_token_pair() {
     let email = unique_email("reg");
     let r = register_reply(&email, PASSWORD).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    r.assert_common_headers();
+    r.assert_security_headers();
     assert_token_pair(&r, &email);
     let access = r.json["access_token"].as_str().unwrap();
     assert_me_is(Auth::Bearer(access), r.json["user"]["id"].as_str().unwrap()).await;
@@ -209,6 +209,101 @@ async fn a_body_over_1_mib_is_413() {
     .to_string();
     let r = post_raw(REGISTER, Some("application/json"), body).await;
     r.assert_error(413, "request_too_large");
+}
+
+/// `POST path` with `body` sent chunked (no `Content-Length`); `Err` when
+/// the connection fails before a response is read.
+async fn post_chunked(
+    path: &str,
+    chunks: impl futures::Stream<Item = Vec<u8>> + Send + Sync + 'static,
+) -> Result<Reply, reqwest::Error> {
+    use futures::StreamExt;
+    let body = reqwest::Body::wrap_stream(chunks.map(Ok::<_, std::io::Error>));
+    let resp = reqwest::Client::new()
+        .post(format!("{}{}", crate::support::stack().base_url, path))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await?;
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Reply {
+        status,
+        headers,
+        json,
+        text,
+    })
+}
+
+#[tokio::test]
+async fn a_chunked_body_that_never_ends_is_413_at_the_cap() {
+    // An endless body: only a reader that stops at the cap can answer. The
+    // server may close the connection while the client still writes, which
+    // can reset it before the answer is read; a few tries must show a 413.
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let endless = futures::stream::repeat(vec![b' '; 64 * 1024]);
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            post_chunked(LOGIN, endless),
+        )
+        .await
+        .expect("answered without reading the whole body");
+        match r {
+            Ok(r) => {
+                r.assert_error(413, "request_too_large");
+                return;
+            }
+            Err(e) => outcomes.push(e.to_string()),
+        }
+    }
+    panic!("no answer read: {outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_chunked_body_just_under_the_cap_is_read() {
+    let s = new_user().await;
+    let head = json!({"email": s.email, "password": PASSWORD}).to_string();
+    // `{"email":…,"password":…}` padded with spaces to 1 MiB - 1 byte.
+    let mut body = head.into_bytes();
+    let last = body.pop();
+    body.resize(1024 * 1024 - 2, b' ');
+    body.extend(last);
+    assert_eq!(body.len(), 1024 * 1024 - 1);
+    let chunks: Vec<Vec<u8>> = body.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+    let r = post_chunked(LOGIN, futures::stream::iter(chunks))
+        .await
+        .expect("the worker answers");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["user"]["id"], s.user_id.as_str());
+}
+
+#[tokio::test]
+async fn credential_routes_answer_without_server_timing() {
+    let s = new_user().await;
+    let replies = [
+        (
+            "register",
+            register_reply(&unique_email("timing"), PASSWORD).await,
+        ),
+        ("login", login(&s.email, PASSWORD).await),
+        ("failed login", login(&s.email, "wrong-password-1").await),
+        ("refresh", refresh(&s.refresh).await),
+        ("logout", logout(&s.refresh, Auth::Bearer(&s.access)).await),
+    ];
+    for (what, r) in &replies {
+        assert!(r.status.as_u16() < 500, "{what}: {}", r.text);
+        r.assert_security_headers();
+        assert!(
+            r.headers.get("server-timing").is_none(),
+            "{what}: {:?}",
+            r.headers
+        );
+    }
+    // Elsewhere the timing stays.
+    me(Auth::Bearer(&s.access)).await.assert_common_headers();
 }
 
 // ---------------------------------------------------------- hostile input
@@ -376,7 +471,7 @@ async fn logout_is_204_and_kills_the_refresh_token() {
     let r = logout(&s.refresh, Auth::Bearer(&s.access)).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(r.text.is_empty(), "204 has no body: {}", r.text);
-    r.assert_common_headers();
+    r.assert_security_headers();
     refresh(&s.refresh)
         .await
         .assert_error(401, "authentication_error");

@@ -226,3 +226,87 @@ async fn malformed_keys_are_400() {
     r.assert_error(400, "invalid_request_error");
     assert_eq!(db_message_count(&id).await, 0, "nothing stored");
 }
+
+/// Sends under `key` on the stream route, waits until the answer is stored,
+/// then returns the first stream and a stream replay.
+async fn stream_then_replay(access: &str, id: &str, key: &str, body: &Value) -> (Reply, Reply) {
+    let first = send_keyed(access, id, key, body, true).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let mut again = send_keyed(access, id, key, body, true).await;
+    for _ in 0..50 {
+        if again.status == 200 {
+            break;
+        }
+        // The first stream may still be storing its result.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        again = send_keyed(access, id, key, body, true).await;
+    }
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    (first, again)
+}
+
+/// The `stop_reason` of a stream's `message_delta`, if it has one.
+fn stop_reason(events: &[(String, Value)]) -> Option<String> {
+    events
+        .iter()
+        .find(|(n, _)| n == "message_delta")
+        .and_then(|(_, d)| d["delta"]["stop_reason"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn a_replay_of_an_answer_cut_by_length_says_max_tokens() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        None,
+        json!({"chunks": ["a", " b", " c", " d", " e", " f"]}),
+        0,
+    )
+    .await;
+    let body = json!({ "content": mk, "max_tokens": 3 });
+    let (first, again) = stream_then_replay(&s.access, &id, &random_uuid(), &body).await;
+    let first = events(&first.text);
+    let replay = events(&again.text);
+    assert_eq!(stop_reason(&first).as_deref(), Some("max_tokens"));
+    assert_eq!(stop_reason(&replay), stop_reason(&first), "{}", again.text);
+    assert_eq!(text_of(&replay), text_of(&first));
+    assert_eq!(requests(&mk).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_of_an_answer_cut_off_upstream_ends_like_the_original() {
+    let (s, id) = user_with_conversation(&json!({})).await;
+    let mk = marker();
+    script(
+        &mk,
+        Some("groq"),
+        json!({"chunks": ["One", " two", " three", " four"], "drop_after_chunks": 2}),
+        1,
+    )
+    .await;
+    let key = random_uuid();
+    let body = json!({ "content": mk });
+    let (first, again) = stream_then_replay(&s.access, &id, &key, &body).await;
+    let first = events(&first.text);
+    let replay = events(&again.text);
+    let last = |e: &[(String, Value)]| e.last().map(|(n, _)| n.clone());
+    assert_eq!(last(&first).as_deref(), Some("error"), "{first:?}");
+    assert_eq!(last(&replay).as_deref(), Some("error"), "{}", again.text);
+    assert!(
+        replay.iter().all(|(n, _)| n != "message_stop"),
+        "{}",
+        again.text
+    );
+    assert_eq!(text_of(&replay), "One two");
+    // The JSON replay shows the stored status.
+    let json_replay = send_keyed(&s.access, &id, &key, &body, false).await;
+    assert_eq!(json_replay.status, 201, "{}", json_replay.text);
+    assert_eq!(json_replay.header("idempotent-replayed"), "true");
+    let answer = &json_replay.json["assistant_message"];
+    assert_eq!(answer["status"], "incomplete", "{}", json_replay.text);
+    assert_eq!(answer["content"], "One two");
+    assert!(json_replay.json.get("stop_reason").is_none());
+    assert_eq!(requests(&mk).await.len(), 1);
+}
