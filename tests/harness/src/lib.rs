@@ -1,6 +1,7 @@
 //! Test and development harness for Conversation API.
 pub mod browser;
 pub mod migrate;
+pub mod openapi;
 pub mod procs;
 pub mod server_timing;
 pub mod stack;
