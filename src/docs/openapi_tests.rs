@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::DOCUMENT;
-use crate::app;
+use crate::app::{self, Access};
 
 fn doc() -> Value {
     serde_json::from_str(DOCUMENT).expect("openapi.json is JSON")
@@ -72,15 +72,15 @@ fn every_ref_resolves() {
 }
 
 #[test]
-fn operations_are_the_served_routes() {
+fn operations_are_the_route_table() {
     let doc = doc();
     let documented: BTreeSet<(String, String)> = operations(&doc)
         .into_iter()
         .map(|(m, p, _)| (m, p))
         .collect();
-    let served: BTreeSet<(String, String)> = app::served()
-        .into_iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+    let served: BTreeSet<(String, String)> = app::table()
+        .iter()
+        .map(|r| (r.method.to_string(), r.pattern.to_string()))
         .collect();
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();
@@ -94,14 +94,50 @@ fn operations_are_the_served_routes() {
     );
 }
 
+/// The response object of `status`, following a `$ref`.
+fn response<'a>(doc: &'a Value, op: &'a Value, status: &str) -> &'a Value {
+    let resp = &op["responses"][status];
+    match resp.get("$ref").and_then(Value::as_str) {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or(&Value::Null),
+        None => resp,
+    }
+}
+
 #[test]
-fn public_routes_and_only_they_need_no_credentials() {
+fn each_operation_states_its_routes_facts() {
     let doc = doc();
-    for (method, path, public) in app::served() {
-        let op = &doc["paths"][path][method.to_lowercase()];
+    for route in app::table() {
+        let op = &doc["paths"][route.pattern][route.method.to_lowercase()];
+        let d = &route.doc;
+        let here = format!("{} {}", route.method, route.pattern);
+        assert_eq!(op["operationId"], d.operation_id, "{here}");
+        assert_eq!(op["summary"], d.summary, "{here}");
+        assert_eq!(op["tags"], serde_json::json!([d.tag]), "{here}");
         let security = op.get("security").unwrap_or(&doc["security"]);
-        let open = security.as_array().is_some_and(|s| s.is_empty());
-        assert_eq!(open, public, "{method} {path}: security {security}");
+        let want = match route.access {
+            Access::Public => serde_json::json!([]),
+            Access::AccessTokenOnly => serde_json::json!([{"bearerAuth": []}]),
+            Access::AnyCredential => serde_json::json!([{"bearerAuth": []}, {"apiKeyAuth": []}]),
+        };
+        assert_eq!(security, &want, "{here}: security");
+        let responses = op["responses"].as_object().expect("responses");
+        let errors: BTreeSet<u16> = responses
+            .keys()
+            .filter(|s| !s.starts_with('2'))
+            .map(|s| s.parse().expect("a status"))
+            .collect();
+        let want: BTreeSet<u16> = d.errors.iter().copied().collect();
+        assert_eq!(errors, want, "{here}: error statuses");
+        let success = responses
+            .keys()
+            .find(|s| s.starts_with('2'))
+            .expect("a 2xx");
+        let counted = response(&doc, op, success)["headers"]
+            .get("X-RateLimit-Limit")
+            .is_some();
+        assert_eq!(counted, route.limit.is_some(), "{here}: rate-limit headers");
     }
     let schemes = doc["components"]["securitySchemes"]
         .as_object()
@@ -144,11 +180,8 @@ fn every_operation_documents_its_errors_and_request_id() {
         let id = op["operationId"].as_str().unwrap_or_default();
         let responses = op["responses"].as_object().expect("responses");
         assert!(responses.keys().any(|s| s.starts_with('2')), "{id}: no 2xx");
-        for (status, resp) in responses {
-            let resp = match resp.get("$ref").and_then(Value::as_str) {
-                Some(r) => doc.pointer(r.trim_start_matches('#')).expect("a response"),
-                None => resp,
-            };
+        for status in responses.keys() {
+            let resp = response(&doc, &op, status);
             assert!(
                 resp["headers"].get("X-Request-Id").is_some(),
                 "{id} {status}: X-Request-Id"
