@@ -19,6 +19,10 @@ pub use coverage::{missing_operations, record_seen, SEEN_FILE_VAR};
 /// The document's text, as the worker embeds it.
 pub const DOCUMENT: &str = include_str!("../../../../src/docs/openapi.json");
 
+/// Path prefixes of the Workers static assets (`build/assets/…`): files,
+/// not API operations, so no response under them is checked.
+pub const STATIC_PREFIXES: [&str; 2] = ["/docs/", "/tokenizers/"];
+
 /// The URI the document is registered under.
 const BASE: &str = "urn:conversation-api:openapi";
 
@@ -175,8 +179,8 @@ impl Spec {
     /// (`present` says whether the response has a header), its media type
     /// and its body's schema (every event of an event stream). A path no
     /// template matches must be a 404 and a method the path lacks a 405, both
-    /// in the error envelope. Returns the operation's id, `None` for those
-    /// and for `OPTIONS`.
+    /// in the error envelope. Returns the operation's id, `None` for those,
+    /// for `OPTIONS` and for the static assets ([`STATIC_PREFIXES`]).
     pub fn check_response(
         &self,
         method: &str,
@@ -186,10 +190,12 @@ impl Spec {
         present: impl Fn(&str) -> bool,
         body: &str,
     ) -> Result<Option<String>, String> {
-        if method.eq_ignore_ascii_case("OPTIONS") {
+        let path = path.split('?').next().unwrap_or_default();
+        if method.eq_ignore_ascii_case("OPTIONS")
+            || STATIC_PREFIXES.iter().any(|p| path.starts_with(p))
+        {
             return Ok(None);
         }
-        let path = path.split('?').next().unwrap_or_default();
         let op = self.template_for(path).and_then(|t| {
             let op = &self.doc["paths"][t][method.to_lowercase()];
             op.is_object().then_some((t, op))
@@ -355,6 +361,9 @@ mod tests {
         );
         assert!(check("PUT", "/health", 405, "application/json", "{}").is_err());
         assert_eq!(check("OPTIONS", "/health", 204, "", ""), Ok(None));
+        let asset = check("GET", "/docs/swagger-init.js", 200, "text/javascript", "x");
+        assert_eq!(asset, Ok(None), "static assets are not operations");
+        assert!(check("GET", "/docsx", 200, "text/html", "x").is_err());
     }
 
     #[test]
