@@ -5,36 +5,24 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::{
-    db_message_count, marker, random_uuid, requests, script, stack, user_with_conversation, Reply,
+    db_message_count, marker, random_uuid, requests, script, send, user_with_conversation, Reply,
 };
 
 /// Sends with an `Idempotency-Key` (`stream` picks the route).
 async fn send_keyed(access: &str, id: &str, key: &str, body: &Value, stream: bool) -> Reply {
     let suffix = if stream { "/stream" } else { "" };
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/conversations/{id}/messages{suffix}",
-            stack().base_url
-        ))
-        .bearer_auth(access)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("the worker answers");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        json,
-        text,
-    }
+    let auth = format!("Bearer {access}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", key),
+        ("Content-Type", "application/json"),
+    ];
+    let path = format!("/api/v1/conversations/{id}/messages{suffix}");
+    send(Method::POST, &path, &headers, Some(body.to_string())).await
 }
 
 /// `(event name, data)` pairs of an SSE body.

@@ -19,6 +19,7 @@ mod idempotency;
 mod messages_list;
 mod misconfig;
 mod models;
+mod openapi;
 mod passwords;
 mod rate_limits;
 mod sdk_conformance;

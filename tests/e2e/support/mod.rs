@@ -124,7 +124,7 @@ pub async fn send(
     // One client per call: each #[tokio::test] has its own runtime, and a
     // pooled connection dies with the runtime that opened it.
     let client = reqwest::Client::new();
-    let mut req = client.request(method, format!("{}{}", stack().base_url, path));
+    let mut req = client.request(method.clone(), format!("{}{}", stack().base_url, path));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -135,12 +135,38 @@ pub async fn send(
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.expect("body");
+    conform(method.as_str(), path, status.as_u16(), &headers, &text);
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     Reply {
         status,
         headers,
         json,
         text,
+    }
+}
+
+/// Asserts that a response is what the OpenAPI document promises for its
+/// operation and status (the error envelope for unknown paths and methods),
+/// and records a validated 2xx for the runner's coverage check.
+pub fn conform(method: &str, path: &str, status: u16, headers: &HeaderMap, body: &str) {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let checked = harness::openapi::spec().check_response(
+        method,
+        path,
+        status,
+        content_type,
+        |name| headers.contains_key(name),
+        body,
+    );
+    match checked {
+        Ok(Some(operation)) if (200..300).contains(&status) => {
+            harness::openapi::record_seen(&operation, status)
+        }
+        Ok(_) => {}
+        Err(e) => panic!("the response does not match the OpenAPI document: {e}"),
     }
 }
 

@@ -235,6 +235,7 @@ pub async fn stream_until(
     }
     drop(resp);
     let raw = String::from_utf8_lossy(&raw).into_owned();
+    conform("POST", &stream_path(id), status, &headers, &raw);
     SseReply {
         status,
         headers,

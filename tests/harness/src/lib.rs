@@ -2,6 +2,7 @@
 pub mod browser;
 pub mod delay_proxy;
 pub mod migrate;
+pub mod openapi;
 pub mod procs;
 pub mod server_timing;
 pub mod stack;

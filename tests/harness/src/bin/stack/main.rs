@@ -16,6 +16,7 @@ mod cold_bench;
 mod context_bench;
 mod dev;
 mod limiter_restart;
+mod openapi;
 mod roundtrip_bench;
 mod run;
 mod size;

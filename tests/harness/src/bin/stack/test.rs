@@ -11,6 +11,7 @@ use harness::stack::{
 };
 use harness::{migrate, standin};
 
+use crate::openapi;
 use crate::run::{cargo_test, step, Tally};
 
 /// Default server for the test databases (trust auth on this machine kind).
@@ -90,14 +91,18 @@ pub async fn run(root: &Path) -> Result<(), String> {
         .await,
     );
 
+    note(openapi::lint(root, &mut tally).await);
+
     let (logs, secret) = build_e2e_and_worker(root).await?;
     note(crate::size::check(root).await);
 
+    openapi::reset_seen()?;
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
     note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
+    note(openapi::coverage(&mut tally));
 
     println!(
         "\nall tests finished in {:.0} s; worker logs in target/stack-logs/",
@@ -120,6 +125,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// no other phases): the quick loop while working on one feature.
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     let (logs, secret) = build_e2e_and_worker(root).await?;
+    openapi::reset_seen()?;
     let mut tally = Tally::default();
     // The rate-limit tests only run in their own phase (small limits).
     let r = if filter.starts_with("rate_limits") {
@@ -241,6 +247,10 @@ fn e2e_env(
         ("E2E_JWT_SECRET", secret.to_string()),
         ("E2E_ORIGIN", TEST_ORIGIN.to_string()),
         ("ANTHROPIC_SDK_PYTHON", anthropic_sdk_python()),
+        (
+            harness::openapi::SEEN_FILE_VAR,
+            openapi::seen_file().display().to_string(),
+        ),
     ]
 }
 
