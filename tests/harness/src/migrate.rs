@@ -5,12 +5,14 @@
 //! run twice (applied files are skipped) and refuses to continue when an
 //! applied file was edited afterwards, or when the database records a
 //! migration this code does not have (it is ahead of the code). Works on
-//! PostgreSQL, Supabase and PGlite.
+//! PostgreSQL, Supabase and PGlite; TLS follows the URL's `sslmode` ([`tls`]).
+
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// A migration file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,18 +68,7 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, String> {
 /// Returns the names applied by this call (empty when up to date).
 pub async fn run(url: &str, dir: &Path) -> Result<Vec<String>, String> {
     let migrations = load(dir)?;
-    let config: tokio_postgres::Config = url.parse().map_err(|e| {
-        format!(
-            "{} is not a PostgreSQL connection URL \
-             (postgres://USER:PASSWORD@HOST:5432/DATABASE): {e}",
-            redact(url)
-        )
-    })?;
-    let (mut client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(url)))?;
-    let conn = tokio::spawn(connection);
+    let (mut client, conn) = tls::connect(url).await?;
     let result = apply(&mut client, &migrations).await;
     drop(client);
     let _ = conn.await;
