@@ -51,6 +51,32 @@ pub async fn run(root: &Path) -> Result<(), String> {
     crate::roundtrip_bench::run(root, &logs, &secret).await
 }
 
+/// Scripts the stand-in to answer `marker` with `chunks` twice (once read
+/// directly, once through the worker) and returns the direct request.
+pub(crate) async fn direct_request(
+    client: &reqwest::Client,
+    stand_in: &standin::StandIn,
+    marker: &str,
+    chunks: &[String],
+) -> Result<reqwest::RequestBuilder, String> {
+    for _ in 0..2 {
+        client
+            .post(format!("{}/_control/scripts", stand_in.url()))
+            .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(client
+        .post(format!("{}/chat/completions", stand_in.groq_base_url()))
+        .bearer_auth("bench")
+        .json(&json!({
+            "model": "openai/gpt-oss-20b",
+            "stream": true,
+            "messages": [{"role": "user", "content": marker}],
+        })))
+}
+
 /// Login (one PBKDF2 verify + a refresh-token insert) against `/auth/me`
 /// (token check + a user lookup): the difference estimates the hash's cost
 /// inside workerd, where the worker runs as wasm.
@@ -191,22 +217,7 @@ async fn streaming_overhead(
         let mut parts = Vec::with_capacity(STREAM_SAMPLES);
         for i in 0..=STREAM_SAMPLES {
             let marker = format!("bench-{deltas}-{i}-{}", std::process::id());
-            for _ in 0..2 {
-                client
-                    .post(format!("{}/_control/scripts", stand_in.url()))
-                    .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            let upstream = client
-                .post(format!("{}/chat/completions", stand_in.groq_base_url()))
-                .bearer_auth("bench")
-                .json(&json!({
-                    "model": "openai/gpt-oss-20b",
-                    "stream": true,
-                    "messages": [{"role": "user", "content": marker}],
-                }));
+            let upstream = direct_request(&client, stand_in, &marker, &chunks).await?;
             let direct_timed = first_and_total(upstream, "\"content\":\"w").await?;
             // A new conversation each time, so every request has the same
             // (empty) history and only the answer length varies.

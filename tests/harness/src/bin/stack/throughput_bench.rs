@@ -57,22 +57,7 @@ pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Resul
     let mut through = Vec::with_capacity(RUNS);
     for i in 0..=RUNS {
         let marker = format!("throughput-{i}-{}", std::process::id());
-        for _ in 0..2 {
-            client
-                .post(format!("{}/_control/scripts", stand_in.url()))
-                .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        let upstream = client
-            .post(format!("{}/chat/completions", stand_in.groq_base_url()))
-            .bearer_auth("bench")
-            .json(&json!({
-                "model": "openai/gpt-oss-20b",
-                "stream": true,
-                "messages": [{"role": "user", "content": marker}],
-            }));
+        let upstream = crate::bench::direct_request(&client, stand_in, &marker, &chunks).await?;
         let (d, direct_chunks) = read_all(upstream, "\"content\":\"w").await?;
         let conversation = json_of(
             client
