@@ -6,6 +6,7 @@
 //! Workers runtime are `entry`, `respond`, `db` and the route handlers.
 
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod conversations;

@@ -6,8 +6,11 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::DOCUMENT;
+use super::{fnv1a, verify, HASH, LENGTH};
 use crate::app::{self, Access};
+
+/// The committed document (the script carries only its length and hash).
+const DOCUMENT: &str = include_str!("openapi.json");
 
 fn doc() -> Value {
     serde_json::from_str(DOCUMENT).expect("openapi.json is JSON")
@@ -297,4 +300,20 @@ fn main_operations_have_examples() {
             }
         }
     }
+}
+
+#[test]
+fn only_the_committed_document_is_served() {
+    assert_eq!(LENGTH, DOCUMENT.len());
+    assert_eq!(HASH, fnv1a(DOCUMENT.as_bytes()));
+    assert_eq!(verify(DOCUMENT.as_bytes()), Ok(()));
+    // Known FNV-1a values, so the hash is the documented one.
+    assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    let mut edited = DOCUMENT.as_bytes().to_vec();
+    edited[LENGTH / 2] ^= 1;
+    let err = verify(&edited).unwrap_err();
+    assert!(err.contains("not this build's document"), "{err}");
+    assert!(verify(&DOCUMENT.as_bytes()[1..]).is_err(), "shorter");
+    assert!(verify(b"").is_err(), "empty");
 }

@@ -15,9 +15,7 @@ use tiktoken_rs::CoreBPE;
 use worker::{console_error, Env};
 
 use super::tokens::Encoding;
-
-/// The static assets binding (wrangler.toml `[assets]`).
-const ASSETS: &str = "ASSETS";
+use crate::assets;
 
 /// Per isolate and encoding: not tried yet, loaded, or failed (`None`).
 static LOADED: [OnceLock<Option<CoreBPE>>; 2] = [OnceLock::new(), OnceLock::new()];
@@ -58,22 +56,13 @@ pub async fn load(env: &Env, encoding: Encoding) -> Option<&'static CoreBPE> {
     slot.get().and_then(Option::as_ref)
 }
 
-/// The table's URL: the host is not used by the assets binding.
-pub fn table_url(encoding: Encoding) -> String {
-    format!("https://assets.local/tokenizers/{}.bin", encoding.name())
+/// The table's path in the static assets.
+pub fn table_path(encoding: Encoding) -> String {
+    format!("/tokenizers/{}.bin", encoding.name())
 }
 
 async fn fetch_table(env: &Env, encoding: Encoding) -> Result<Vec<u8>, String> {
-    let assets = env.assets(ASSETS).map_err(|e| format!("{ASSETS}: {e}"))?;
-    let url = table_url(encoding);
-    let mut response = assets
-        .fetch(url.as_str(), None)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if response.status_code() != 200 {
-        return Err(format!("{url}: status {}", response.status_code()));
-    }
-    response.bytes().await.map_err(|e| format!("{url}: {e}"))
+    assets::fetch(env, &table_path(encoding)).await
 }
 
 /// Builds `encoding`'s tokeniser from its table, checking that the table is
@@ -189,8 +178,8 @@ mod tests {
     #[test]
     fn tables_are_addressed_by_encoding_name() {
         assert_eq!(
-            table_url(Encoding::O200kBase),
-            "https://assets.local/tokenizers/o200k_base.bin"
+            table_path(Encoding::O200kBase),
+            "/tokenizers/o200k_base.bin"
         );
     }
 }

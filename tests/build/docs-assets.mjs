@@ -1,9 +1,12 @@
-// Copies the API documentation's static files into build/assets/docs/ and
-// writes build/assets/_headers: Swagger UI and ReDoc come from the pinned
-// npm packages (no CDN), the Swagger UI initializer from src/docs/assets/.
-// Only build/assets/docs/ and _headers are rewritten; other producers'
-// sub-folders of build/assets are left alone. Run by tests/setup.sh and by
-// `npm run build:worker`, before wrangler starts.
+// Copies the API documentation's static files into build/assets/docs/,
+// the OpenAPI document to build/assets/openapi.json, and writes
+// build/assets/_headers: Swagger UI and ReDoc come from the pinned npm
+// packages (no CDN), the Swagger UI initializer from src/docs/assets/, the
+// document from src/docs/openapi.json (the worker reads it through the
+// ASSETS binding and serves it only if it is the one it was built with).
+// Only build/assets/docs/, openapi.json and _headers are rewritten; other
+// producers' sub-folders of build/assets are left alone. Run by
+// tests/setup.sh and by `npm run build:worker`, before wrangler starts.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,4 +80,5 @@ for (const [from, to] of files) {
   copy(join(modules, from), join(out, to), patches[to]);
 }
 copy(join(root, "src/docs/assets/swagger-init.js"), join(out, "swagger-init.js"));
+copyFileSync(join(root, "src/docs/openapi.json"), join(assets, "openapi.json"));
 writeFileSync(join(assets, "_headers"), headers);
