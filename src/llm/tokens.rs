@@ -3,7 +3,9 @@
 //! is tokenised at most once.
 
 use serde::Serialize;
-use tiktoken_rs::CoreBPE;
+
+use super::bpe::Bpe;
+use super::pretokenize;
 
 /// A tiktoken encoding, as the catalogue records it per model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,27 +39,12 @@ impl Encoding {
         }
     }
 
-    /// Its special tokens and their ranks.
-    pub fn special_tokens(self) -> &'static [(&'static str, u32)] {
-        match self {
-            Encoding::Cl100kBase => &[
-                ("<|endoftext|>", 100_257),
-                ("<|fim_prefix|>", 100_258),
-                ("<|fim_middle|>", 100_259),
-                ("<|fim_suffix|>", 100_260),
-                ("<|endofprompt|>", 100_276),
-            ],
-            Encoding::O200kBase => &[("<|endoftext|>", 199_999), ("<|endofprompt|>", 200_018)],
-        }
-    }
-
-    /// The pre-tokenising pattern (as tiktoken-rs builds the encoding).
+    /// The pre-tokenising pattern: tiktoken's, spelt for the JavaScript
+    /// `RegExp` the worker splits with (see [`super::pretokenize`]).
     pub fn pattern(self) -> &'static str {
         match self {
-            Encoding::Cl100kBase => {
-                "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+|\\s++$|\\s*[\\r\\n]|\\s+(?!\\S)|\\s"
-            }
-            Encoding::O200kBase => tiktoken_rs::O200K_BASE_PAT_STR,
+            Encoding::Cl100kBase => pretokenize::CL100K_BASE,
+            Encoding::O200kBase => pretokenize::O200K_BASE,
         }
     }
 }
@@ -70,8 +57,8 @@ pub fn upper_bound(text: &str) -> u32 {
 
 /// Tokens of `text` with the tokeniser `bpe` (special tokens count as plain
 /// text).
-pub fn count_with(bpe: &CoreBPE, text: &str) -> u32 {
-    u32::try_from(bpe.encode_ordinary(text).len()).unwrap_or(u32::MAX)
+pub fn count_with(bpe: &Bpe, text: &str) -> u32 {
+    u32::try_from(bpe.count(text)).unwrap_or(u32::MAX)
 }
 
 /// tiktoken-rs's own tokeniser for `encoding`, from the tables it embeds:
@@ -79,17 +66,18 @@ pub fn count_with(bpe: &CoreBPE, text: &str) -> u32 {
 /// the static assets instead (`llm::tokenizer`), so that the embedded ones
 /// are not linked into the script.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn embedded(encoding: Encoding) -> &'static CoreBPE {
+pub fn embedded(encoding: Encoding) -> &'static tiktoken_rs::CoreBPE {
     match encoding {
         Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
         Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
     }
 }
 
-/// Tokens of `text` in `encoding`, with the embedded tables (native only).
+/// Tokens of `text` in `encoding`, with tiktoken-rs and its embedded
+/// tables (native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn count(encoding: Encoding, text: &str) -> u32 {
-    count_with(embedded(encoding), text)
+    u32::try_from(embedded(encoding).encode_ordinary(text).len()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tiktoken_rs::o200k_base_singleton;
+use tiktoken_rs::{cl100k_base_singleton, o200k_base_singleton};
 
 use crate::support::{
     db, get, marker, messages_of, requests, script, send_message, send_ok, stream_message,
@@ -370,4 +370,66 @@ async fn a_message_that_cannot_fit_is_422_and_nothing_is_stored_or_sent() {
         messages_of(&s.access, &id).await.is_empty(),
         "nothing stored"
     );
+}
+
+/// Texts on which a pre-tokeniser can go wrong: contractions in every case
+/// (and `ſ`, which folds to `s`), whitespace that is and is not Unicode
+/// `White_Space` (U+0085 is, U+FEFF is not), runs before words, line ends,
+/// numbers in several scripts, marks, titlecase, several scripts, emoji.
+const TRICKY: [&str; 10] = [
+    "I'm sure it's what we'll do; they've said they'd 'RE-try' and WE'LL SEE'S DON'T 'ſ",
+    "a  b   c\t\td \n\n e \r\n f\u{85}g\u{a0}h\u{3000}i\u{feff}j\u{2028}k   ",
+    "1234567 12 3.14159 ١٢٣٤ ²³ Ⅻ !!!??? ...--- <|endoftext|> a/b/c //\n/\r\n",
+    "ǅungla ǈ Ǉ ǅabc ABCdef abcDEF ÀÉÎõü e\u{301}te\u{301} n\u{303}",
+    "数据库中的对话记录，以及模型的上下文窗口。",
+    "Привет, мир! Ελληνικά. עברית. العربية. हिन्दी। 日本語。한국어.",
+    "emoji 🎉🚀👩‍👩‍👧‍👦 🇫🇷 and trailing spaces   ",
+    "fn main() {\n    println!(\"{}\", 1_000_000 + 0x1F);\n}\n",
+    "x\n\n\n",
+    "   \n",
+];
+
+/// The worker's counts (its tables from the static assets, text split by
+/// the runtime's `RegExp`) are tiktoken's, in both encodings.
+#[tokio::test]
+async fn stored_counts_are_tiktokens_on_tricky_text_in_both_encodings() {
+    for (model, provider) in [(SMALL_WINDOW_MODEL, "groq"), (FALLBACK_MODEL, "gemini")] {
+        let reference = match model {
+            SMALL_WINDOW_MODEL => o200k_base_singleton(),
+            _ => cl100k_base_singleton(),
+        };
+        let (s, id) = user_with_conversation(&json!({ "model": model })).await;
+        // Filler first, so that the history outgrows the window and is counted.
+        seed(&s, &id, 20).await;
+        let texts: Vec<String> = TRICKY.iter().map(|t| t.to_string()).collect();
+        db().await
+            .execute(
+                "INSERT INTO app.messages (conversation_id, user_id, role, content)
+                 SELECT $1::text::uuid, $2::text::uuid,
+                        CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END, t
+                   FROM unnest($3::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i",
+                &[&id, &s.user_id, &texts],
+            )
+            .await
+            .expect("seed the tricky texts");
+        let mk = marker();
+        script(&mk, Some(provider), json!({"text": "Noted."}), 1).await;
+        let new = format!("{} {mk}", TRICKY[0]);
+        let r = send_message(Auth::Bearer(&s.access), &id, &json!({ "content": new })).await;
+        assert_eq!(r.status, 201, "{model}: {}", r.text);
+        let counts = stored_counts(&id).await;
+        let stored = messages_of(&s.access, &id).await;
+        let n = texts.len() + 1;
+        assert!(counts.len() > n, "{model}: {counts:?}");
+        // The tricky texts and the new message are the newest: all counted.
+        for (i, m) in stored[stored.len() - 1 - n..stored.len() - 1]
+            .iter()
+            .enumerate()
+        {
+            let text = m["content"].as_str().expect("content");
+            let want = i32::try_from(reference.encode_ordinary(text).len()).unwrap();
+            let at = counts.len() - 1 - n + i;
+            assert_eq!(counts[at], Some(want), "{model} on {text:?}");
+        }
+    }
 }
