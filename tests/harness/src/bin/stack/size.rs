@@ -11,10 +11,13 @@ use tokio::process::Command;
 /// The largest worker `npm test` accepts, in KiB gzip as wrangler prints
 /// it. Measured 2026-11-30: 912 KiB (1,793 KiB before the tokeniser tables
 /// left the script and the name section was dropped), then 962.6 KiB with
-/// the OpenAPI document and the database API; the budget stays under 1 MB
-/// (976.6 KiB). Raise it only knowingly:
-/// script size is cold-start time at the edge (free plan cap: 3 MB).
-pub const GZIP_BUDGET_KIB: f64 = 970.0;
+/// the OpenAPI document and the database API, then 574.9 KiB once the
+/// document became a static asset and the tokeniser split text with the
+/// runtime's `RegExp` instead of a linked regex engine; the budget is that
+/// plus 8 KiB and stays under 1 MB (976.6 KiB). Raise it only knowingly,
+/// by what a change adds: script size is cold-start time at the edge (free
+/// plan cap: 3 MB).
+pub const GZIP_BUDGET_KIB: f64 = 583.0;
 const _: () = assert!(GZIP_BUDGET_KIB < 976.6, "the budget stays under 1 MB");
 
 /// The script's size as `wrangler deploy --dry-run` reports it.
