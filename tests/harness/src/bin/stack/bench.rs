@@ -16,8 +16,10 @@ const SAMPLES: usize = 30;
 
 /// Runs every benchmark and prints one line per figure.
 pub async fn run(root: &Path) -> Result<(), String> {
-    if std::env::var("BENCH").as_deref() == Ok("throughput") {
-        return crate::throughput_bench::run_alone(root).await;
+    match std::env::var("BENCH").as_deref() {
+        Ok("throughput") => return crate::throughput_bench::run_alone(root).await,
+        Ok("context") => return context_alone(root).await,
+        _ => {}
     }
     step(
         root,
@@ -49,6 +51,20 @@ pub async fn run(root: &Path) -> Result<(), String> {
     result?;
     crate::cold_bench::run(root, &logs, &secret).await?;
     crate::roundtrip_bench::run(root, &logs, &secret).await
+}
+
+/// `BENCH=context`: only the in-worker context window figures.
+async fn context_alone(root: &Path) -> Result<(), String> {
+    let (logs, secret) = build_worker(root).await?;
+    let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
+    let base = stack.worker.base_url.clone();
+    let result = async {
+        let access = auth_costs(&base).await?;
+        crate::context_bench::run(&base, &stack.db.url, &access).await
+    }
+    .await;
+    stack.stop().await;
+    result
 }
 
 /// Scripts the stand-in to answer `marker` with `chunks` twice (once read
