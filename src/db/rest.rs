@@ -120,7 +120,7 @@ pub fn classify(op: &str, status: u16, body: &str) -> DbError {
         // No connection free in PostgREST's pool in time.
         "PGRST003" => DbError::Timeout(said),
         // The key was refused.
-        "PGRST300" | "PGRST301" | "PGRST302" | "42501" => DbError::Unavailable(format!(
+        "PGRST300" | "PGRST301" | "PGRST302" | "PGRST303" | "42501" => DbError::Unavailable(format!(
             "{said}; check SUPABASE_SERVICE_ROLE_KEY / SUPABASE_SECRET_KEY (a server key is needed)"
         )),
         "" => match status {
