@@ -174,7 +174,7 @@ impl Config {
         let groq_base_url = base_url("GROQ_BASE_URL", GROQ_BASE_URL);
         let gemini_base_url = base_url("GEMINI_BASE_URL", GEMINI_BASE_URL);
 
-        let database = settings::choose(hyperdrive, &get, &mut problems);
+        let database = settings::choose(hyperdrive, get, &mut problems);
 
         let default_model = get("DEFAULT_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into());
         let fallback_model = get("FALLBACK_MODEL").unwrap_or_else(|| FALLBACK_MODEL.into());

@@ -86,9 +86,10 @@ async fn run_via(root: &Path, logs: &Path, secret: &str, via: Via) -> Result<(),
                 .map_err(|e| e.to_string())?;
             let mut vars = test_vars(secret, &stand_in);
             vars.insert("SUPABASE_URL".into(), format!("http://{}", proxy.addr));
+            // The legacy JWT key here (the test phase uses the secret key).
             vars.insert(
-                "SUPABASE_SECRET_KEY".into(),
-                project.gateway.keys.secret.clone(),
+                "SUPABASE_SERVICE_ROLE_KEY".into(),
+                project.gateway.keys.service_role.clone(),
             );
             let mut w = worker(root, logs, "roundtrips-http", "", vars).await?;
             let measured = measure(&w.base_url, &proxy).await;
