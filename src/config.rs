@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::db::settings::{self, Transport};
 use crate::llm::catalogue::{self, Limits, Model, UNKNOWN_MODEL_LIMITS};
 use crate::llm::limits::parse_overrides;
 
@@ -81,6 +82,9 @@ pub struct Config {
     /// `MODEL_LIMITS`: per-model context window and answer limit overrides
     /// (e.g. a smaller context served behind `GROQ_BASE_URL`).
     pub model_limits: Vec<(String, Limits)>,
+    /// How the database API is reached: the `HYPERDRIVE` binding, else
+    /// `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY`/`SUPABASE_SECRET_KEY`.
+    pub database: Transport,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -99,10 +103,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and validates every setting through `lookup` (name → value).
+    /// [`Config::from_sources`] for a deployment with the `HYPERDRIVE` binding.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_sources(lookup, true)
+    }
+
+    /// Reads and validates every setting through `lookup` (name → value);
+    /// `hyperdrive` says whether the `HYPERDRIVE` binding exists (it picks
+    /// the database transport, see [`settings::choose`]).
     ///
     /// Empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_sources(
+        lookup: impl Fn(&str) -> Option<String>,
+        hyperdrive: bool,
+    ) -> Result<Config, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_string())
@@ -160,13 +174,7 @@ impl Config {
         let groq_base_url = base_url("GROQ_BASE_URL", GROQ_BASE_URL);
         let gemini_base_url = base_url("GEMINI_BASE_URL", GEMINI_BASE_URL);
 
-        if get("SUPABASE_URL").is_some() || get("SUPABASE_SERVICE_ROLE_KEY").is_some() {
-            problems.push(
-                "SUPABASE_URL/SUPABASE_SERVICE_ROLE_KEY (the PostgREST path) are not supported \
-                 by this version; unset them and connect through the HYPERDRIVE binding"
-                    .into(),
-            );
-        }
+        let database = settings::choose(hyperdrive, get, &mut problems);
 
         let default_model = get("DEFAULT_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into());
         let fallback_model = get("FALLBACK_MODEL").unwrap_or_else(|| FALLBACK_MODEL.into());
@@ -199,6 +207,7 @@ impl Config {
             first_token_timeout_ms,
             stream_ping_interval_ms,
             model_limits,
+            database,
         };
         if problems.is_empty() {
             Ok(config)
@@ -321,13 +330,23 @@ mod tests {
     }
 
     #[test]
-    fn supabase_http_path_is_refused_clearly() {
-        let err = config(&[
+    fn the_database_transport_is_chosen_from_the_binding_and_settings() {
+        assert_eq!(
+            config(&[("JWT_SECRET", SECRET)]).unwrap().database,
+            Transport::Hyperdrive
+        );
+        let map: HashMap<&str, &str> = [
             ("JWT_SECRET", SECRET),
             ("SUPABASE_URL", "https://x.supabase.co"),
-        ])
-        .unwrap_err();
-        assert!(err.problems[0].contains("HYPERDRIVE"));
+            ("SUPABASE_SECRET_KEY", "sb_secret_k"),
+        ]
+        .into();
+        let lookup = |n: &str| map.get(n).map(|v| v.to_string());
+        let c = Config::from_sources(lookup, false).unwrap();
+        assert_eq!(c.database.name(), "http");
+        let err = Config::from_sources(|n| (n == "JWT_SECRET").then(|| SECRET.into()), false)
+            .unwrap_err();
+        assert!(err.problems[0].contains("no database"), "{err}");
     }
 
     #[test]

@@ -25,14 +25,16 @@ static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 
 fn config(env: &Env) -> &'static Result<Config, ConfigError> {
     CONFIG.get_or_init(|| {
-        let parsed = Config::from_lookup(|name| {
+        let lookup = |name: &str| {
             env.var(name)
                 .map(|v| v.to_string())
                 .or_else(|_| env.secret(name).map(|v| v.to_string()))
                 .ok()
-        });
-        if let Err(e) = &parsed {
-            console_error!("refusing to serve: {e}");
+        };
+        let parsed = Config::from_sources(lookup, env.hyperdrive(db::BINDING).is_ok());
+        match &parsed {
+            Ok(c) => console_log!("database transport: {}", c.database.name()),
+            Err(e) => console_error!("refusing to serve: {e}"),
         }
         parsed
     })
@@ -169,18 +171,13 @@ async fn dispatch(
             }
         }
     };
-    let connecting = crate::runtime::now_ms();
-    db::with_client_after(&env, gate, move |client| async move {
-        rc.timing(
-            "db",
-            crate::runtime::now_ms().saturating_sub(connecting),
-            None,
-        );
+    db::with_db_after(&env, &rc.config.database, gate, move |db| async move {
+        rc.timing("db", db.connect_ms(), None);
         handler_ctx.principal = match verified {
-            Some(v) => Some(principal(route, &rc, v, &client).await?),
+            Some(v) => Some(principal(route, &rc, v, &db).await?),
             None => None,
         };
-        handler_ctx.db = Some(client);
+        handler_ctx.db = Some(db);
         (route.handler)(handler_ctx).await
     })
     .await
@@ -222,10 +219,10 @@ async fn principal(
     route: &RouteSpec,
     rc: &RequestContext,
     verified: Verified,
-    client: &tokio_postgres::Client,
+    db: &db::Db,
 ) -> Result<Principal, ApiError> {
     let by_key = matches!(verified, Verified::ApiKey(_));
-    let p = auth::resolve(verified, client).await?;
+    let p = auth::resolve(verified, db).await?;
     if let (true, Some(kind)) = (by_key, route.limit) {
         rate_limit::enforce(rc, &format!("user:{}", p.user_id), kind).await?;
     }

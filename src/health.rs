@@ -1,4 +1,5 @@
-//! `GET /health`: liveness, and with `?deep=1` a `SELECT 1` through Hyperdrive.
+//! `GET /health`: liveness, and with `?deep=1` a call of `api.health`
+//! over whichever transport is configured (named in the log only).
 //!
 //! Publicly it says only ok or not ok: which setting is wrong, or why the
 //! database cannot be reached, goes to the log, never to the client.
@@ -60,8 +61,9 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
     }
     if deep {
         // `api.health`: the database answers and its API is installed.
-        db::with_client(ctx.env(), |client| async move {
-            db::call::call::<Value>(&client, "health", json!({}))
+        let transport = &ctx.config()?.database;
+        db::with_db(ctx.env(), transport, |db| async move {
+            db::call::call::<Value>(&db, "health", json!({}))
                 .await
                 .map(|_| ())
         })
@@ -70,7 +72,10 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
             let detail = e
                 .log_detail()
                 .map_or_else(|| e.public_message(), str::to_string);
-            console_error!("/health?deep=1: the database check failed: {detail}");
+            console_error!(
+                "/health?deep=1: the database check ({}) failed: {detail}",
+                transport.name()
+            );
             not_ok(true)
         })?;
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm run dev` and `npm test` need, skipping whatever is
 # already installed at the right version: the wasm32 target, rustfmt and
-# clippy, worker-build and wasm-bindgen-cli at pinned versions, the npm
+# clippy, worker-build, wasm-bindgen-cli and postrust-server at pinned versions, the npm
 # packages (wrangler, esbuild, PGlite, Swagger UI, ReDoc, playwright-core),
 # the anthropic Python SDK venv, the documentation's static files, and
 # Chromium for the browser test.
@@ -46,6 +46,19 @@ fi
 if [ "$("$CARGO_BIN/wasm-bindgen" --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes several minutes once)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# postrust-server: a PostgREST-compatible server the end-to-end tests put
+# behind a small gateway to run the worker over Supabase's HTTP API.
+# Pinned exactly and kept in a versioned folder outside the clone (the
+# version must match POSTRUST_VERSION in tests/harness/src/supabase.rs).
+# Not --locked: its lockfile names a webpki-roots release some registry
+# mirrors do not serve.
+POSTRUST_VERSION=3.1.0
+postrust_root="$HOME/.cache/conversation-api/postrust-server-$POSTRUST_VERSION"
+if [ ! -x "$postrust_root/bin/postrust" ]; then
+  say "installing postrust-server $POSTRUST_VERSION into $postrust_root (takes about 10 minutes once)"
+  cargo install postrust-server --version "=$POSTRUST_VERSION" --root "$postrust_root" --force
 fi
 
 # swagger-ui-dist depends on @scarf/scarf, whose install script reports

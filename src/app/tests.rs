@@ -250,6 +250,7 @@ fn errors_follow_access_limits_and_bodies() {
             r.opens_database() || id == "getHealth",
             "{id}: 503"
         );
+        assert_eq!(has(504), r.opens_database(), "{id}: 504");
         if r.access != Access::Public {
             assert!(has(401), "{id}: 401");
         }

@@ -1,9 +1,9 @@
 //! The database API as the worker sees it: one call names an `api.*`
 //! function and passes one JSON argument; one JSON value comes back.
 //!
-//! Transports implement [`Database`] (Hyperdrive over the Postgres wire
-//! protocol today; an HTTP transport calling `POST /rest/v1/rpc/{op}` fits
-//! the same shape). Expected outcomes arrive as values tagged `outcome`
+//! Transports implement [`Database`]: Hyperdrive over the Postgres wire
+//! protocol ([`super::hyperdrive`]) and Supabase's HTTP API calling
+//! `POST /rest/v1/rpc/{op}` ([`super::rest`]). Expected outcomes arrive as values tagged `outcome`
 //! and are decoded with serde; anything else (a transport failure, an
 //! unknown outcome, a malformed value) becomes a logged 500, never a panic.
 
@@ -18,6 +18,8 @@ use crate::http::ApiError;
 pub enum DbError {
     /// The database could not be reached or the connection was lost (503).
     Unavailable(String),
+    /// The database did not answer in time (504).
+    Timeout(String),
     /// The database refused the call (a bug or a schema mismatch: 500).
     Failed(String),
     /// The result was not the value the caller expects (500).
@@ -28,14 +30,48 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> ApiError {
         match e {
             DbError::Unavailable(detail) => {
-                worker::console_error!("database unreachable: {detail}");
+                log(&format!("database unreachable: {detail}"));
                 ApiError::Unavailable("database unreachable".into())
+            }
+            DbError::Timeout(detail) => {
+                log(&format!("database too slow: {detail}"));
+                ApiError::TimedOut("the database did not answer in time; try again shortly".into())
             }
             DbError::Failed(detail) => ApiError::Internal(format!("database error: {detail}")),
             DbError::Decode(detail) => {
                 ApiError::Internal(format!("unexpected database result: {detail}"))
             }
         }
+    }
+}
+
+/// Logs a database failure (to stderr in native tests, which have no console).
+fn log(line: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_error!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{line}");
+}
+
+/// What the operator should do when the database does not know a function.
+pub const SCHEMA_HINT: &str = "the database API is missing or not visible: run the migrations \
+     (npm run migrate) against this database; over HTTP also expose the schema `api` \
+     (Data API settings: exposed schemas) and reload the schema cache (NOTIFY pgrst, 'reload schema')";
+
+/// Classifies an error the database reported by its SQLSTATE `code`;
+/// `said` (operation, code and message) is kept for the log.
+pub fn by_sqlstate(said: &str, code: &str) -> DbError {
+    let said = said.to_string();
+    match code {
+        // undefined function / schema: not migrated (or a stale cache).
+        "42883" | "3F000" => DbError::Unavailable(format!("{said}; {SCHEMA_HINT}")),
+        // connection exceptions, too many connections, shutting down.
+        c if c.starts_with("08") || c == "53300" || c.starts_with("57P") => {
+            DbError::Unavailable(said)
+        }
+        // statement timeout or cancelled.
+        "57014" => DbError::Timeout(said),
+        _ => DbError::Failed(said),
     }
 }
 
@@ -133,5 +169,22 @@ mod tests {
     fn errors_map_to_statuses() {
         assert_eq!(ApiError::from(DbError::Failed("x".into())).status(), 500);
         assert_eq!(ApiError::from(DbError::Decode("x".into())).status(), 500);
+        assert_eq!(ApiError::from(DbError::Timeout("x".into())).status(), 504);
+        assert_eq!(
+            ApiError::from(DbError::Unavailable("x".into())).status(),
+            503
+        );
+        for (code, status) in [
+            ("42883", 503),
+            ("08006", 503),
+            ("57014", 504),
+            ("23505", 500),
+        ] {
+            assert_eq!(
+                ApiError::from(by_sqlstate("api.x", code)).status(),
+                status,
+                "{code}"
+            );
+        }
     }
 }

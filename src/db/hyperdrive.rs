@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use super::call::{valid_op, Database, DbError};
+use super::call::{by_sqlstate, valid_op, Database, DbError};
 
 impl Database for Client {
     fn call<'a>(
@@ -43,7 +43,10 @@ impl Database for Client {
 /// A lost connection is `Unavailable`; anything the server said is `Failed`.
 fn classify(op: &str, e: &tokio_postgres::Error) -> DbError {
     match e.as_db_error() {
-        Some(db) => DbError::Failed(format!("api.{op}: {} {}", db.code().code(), db.message())),
+        Some(db) => by_sqlstate(
+            &format!("api.{op}: {} {}", db.code().code(), db.message()),
+            db.code().code(),
+        ),
         None if e.is_closed() || super::is_io(e) => DbError::Unavailable(format!("api.{op}: {e}")),
         None => DbError::Failed(format!("api.{op}: {e}")),
     }

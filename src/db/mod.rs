@@ -1,20 +1,27 @@
-//! The database: the connection over the `HYPERDRIVE` binding, and the
-//! database API it carries ([`call`], [`hyperdrive`]).
+//! The database: a transport-neutral handle ([`Db`]) on the database API
+//! ([`call`]), reached over the `HYPERDRIVE` binding ([`hyperdrive`]) or
+//! Supabase's HTTP API ([`rest`]), as the configuration chose ([`settings`]).
 //!
-//! One connection per request: Hyperdrive pools the real connections. The
-//! connection future is driven together with the work and the client is
-//! dropped when the work ends, so the socket closes cleanly (spawning the
-//! connection and dropping the client at the end of the request makes
-//! `wrangler dev` fail with `read ECONNRESET`).
+//! Over Hyperdrive there is one connection per request (Hyperdrive pools
+//! the real connections): the connection future is driven together with
+//! the work and the client is dropped when the work ends, so the socket
+//! closes cleanly (spawning the connection and dropping the client at the
+//! end of the request makes `wrangler dev` fail with `read ECONNRESET`).
+//! Over HTTP there is nothing to open: each call is one request.
 
 pub mod call;
 pub mod hyperdrive;
+pub mod rest;
+pub mod settings;
 
 pub use call::{Database, DbError};
+pub use settings::Transport;
 
 use std::future::Future;
 use std::time::Duration;
 
+use futures::future::LocalBoxFuture;
+use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 use worker::{console_error, Env};
 
@@ -26,28 +33,84 @@ pub const BINDING: &str = "HYPERDRIVE";
 /// How long connecting may take before the database counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects, runs `work` with the client, then closes the connection.
+/// The database API for one request, whichever transport carries it.
+pub struct Db {
+    conn: Conn,
+    connect_ms: u64,
+}
+
+impl Db {
+    /// Milliseconds spent opening a connection for this request (0 over
+    /// HTTP, where there is none): `Server-Timing: db`.
+    pub fn connect_ms(&self) -> u64 {
+        self.connect_ms
+    }
+}
+
+enum Conn {
+    Hyperdrive(Client),
+    Http(rest::Rest),
+}
+
+impl Database for Db {
+    fn call<'a>(
+        &'a self,
+        op: &'static str,
+        args: Value,
+    ) -> LocalBoxFuture<'a, Result<Value, DbError>> {
+        match &self.conn {
+            Conn::Hyperdrive(client) => client.call(op, args),
+            Conn::Http(rest) => rest.call(op, args),
+        }
+    }
+}
+
+/// Runs `work` with the database: over Hyperdrive it connects first and
+/// closes the connection after.
 ///
 /// Connection failures answer 503 (`overloaded_error`); `work` reports its
 /// own failures (the [`Database`] calls map theirs with [`DbError`]).
-pub async fn with_client<T, F, Fut>(env: &Env, work: F) -> Result<T, ApiError>
+pub async fn with_db<T, F, Fut>(
+    env: &Env,
+    transport: &'static Transport,
+    work: F,
+) -> Result<T, ApiError>
 where
-    F: FnOnce(Client) -> Fut,
+    F: FnOnce(Db) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    with_client_after(env, async { Ok(()) }, work).await
+    with_db_after(env, transport, async { Ok(()) }, work).await
 }
 
-/// [`with_client`], connecting while `gate` runs (e.g. the rate limiter's
+/// [`with_db`], connecting while `gate` runs (e.g. the rate limiter's
 /// decision): `work` starts only when both are done, and not at all when
-/// `gate` refuses (the connection is then closed unused).
-pub async fn with_client_after<T, G, F, Fut>(env: &Env, gate: G, work: F) -> Result<T, ApiError>
+/// `gate` refuses (a connection is then closed unused).
+pub async fn with_db_after<T, G, F, Fut>(
+    env: &Env,
+    transport: &'static Transport,
+    gate: G,
+    work: F,
+) -> Result<T, ApiError>
 where
     G: Future<Output = Result<(), ApiError>>,
-    F: FnOnce(Client) -> Fut,
+    F: FnOnce(Db) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    let (gate, connected) = futures::join!(gate, connect(env));
+    if let Transport::Http { url, key } = transport {
+        gate.await?;
+        let conn = Conn::Http(rest::Rest { url, key });
+        return work(Db {
+            conn,
+            connect_ms: 0,
+        })
+        .await;
+    }
+    let started = crate::runtime::now_ms();
+    let connecting = async {
+        let connected = connect(env).await;
+        (connected, crate::runtime::now_ms().saturating_sub(started))
+    };
+    let (gate, (connected, connect_ms)) = futures::join!(gate, connecting);
     if let Err(refused) = gate {
         if let Ok((client, connection)) = connected {
             drop(client);
@@ -56,7 +119,11 @@ where
         return Err(refused);
     }
     let (client, connection) = connected?;
-    let (result, closed) = futures::join!(work(client), connection);
+    let db = Db {
+        conn: Conn::Hyperdrive(client),
+        connect_ms,
+    };
+    let (result, closed) = futures::join!(work(db), connection);
     if let Err(e) = closed {
         console_error!("database connection ended with an error: {e}");
     }

@@ -2,13 +2,13 @@
 
 use std::rc::Rc;
 
-use tokio_postgres::Client;
 use worker::{Env, Request};
 
 use super::context::RequestContext;
 use super::ApiError;
 use crate::auth::Principal;
 use crate::config::{Config, ConfigError};
+use crate::db::Db;
 
 /// Everything a route handler receives; every handler is
 /// `async fn(Ctx) -> Result<Response, ApiError>`.
@@ -24,8 +24,8 @@ pub struct Ctx {
     pub params: Vec<String>,
     /// The authenticated caller; `None` on public routes.
     pub principal: Option<Principal>,
-    /// The database connection, on routes that open one.
-    pub db: Option<Client>,
+    /// The database, on routes that use it (whichever transport carries it).
+    pub db: Option<Db>,
     env: Env,
     config: &'static Result<Config, ConfigError>,
     rc: Option<Rc<RequestContext>>,
@@ -83,8 +83,8 @@ impl Ctx {
         self.params.get(i).cloned().unwrap_or_default()
     }
 
-    /// Takes the database connection (present on routes that open one).
-    pub fn take_db(&mut self) -> Result<Client, ApiError> {
+    /// Takes the database (present on routes that use one).
+    pub fn take_db(&mut self) -> Result<Db, ApiError> {
         self.db
             .take()
             .ok_or_else(|| ApiError::Internal("a database handler ran without a connection".into()))

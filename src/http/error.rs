@@ -82,6 +82,8 @@ pub enum ApiError {
     ProvidersFailed(String),
     /// 503: a dependency (the database) is unreachable.
     Unavailable(String),
+    /// 504: the database did not answer in time.
+    TimedOut(String),
 }
 
 impl ApiError {
@@ -100,6 +102,7 @@ impl ApiError {
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
             ApiError::ProvidersFailed(_) => 502,
             ApiError::Unavailable(_) => 503,
+            ApiError::TimedOut(_) => 504,
         }
     }
 
@@ -116,7 +119,9 @@ impl ApiError {
             ApiError::TooLarge => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_error",
             ApiError::Internal(_) | ApiError::Misconfigured(_) => "api_error",
-            ApiError::ProvidersFailed(_) | ApiError::Unavailable(_) => "overloaded_error",
+            ApiError::ProvidersFailed(_) | ApiError::Unavailable(_) | ApiError::TimedOut(_) => {
+                "overloaded_error"
+            }
         }
     }
 
@@ -130,7 +135,8 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::Misconfigured(m)
             | ApiError::ProvidersFailed(m)
-            | ApiError::Unavailable(m) => m.clone(),
+            | ApiError::Unavailable(m)
+            | ApiError::TimedOut(m) => m.clone(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("method not allowed; this path accepts {}", allow.join(", "))
             }
@@ -229,6 +235,7 @@ mod tests {
                 "overloaded_error",
             ),
             (ApiError::Unavailable("x".into()), 503, "overloaded_error"),
+            (ApiError::TimedOut("x".into()), 504, "overloaded_error"),
         ];
         for (err, status, kind) in cases {
             assert_eq!(err.status(), status, "{err:?}");

@@ -129,7 +129,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
         rc.ctx.wait_until(async move {
-            let _ = db::with_client(&env, |c| async move {
+            let _ = db::with_db(&env, &config.database, |c| async move {
                 title_if_needed(&c, config, &prep, &outcome).await;
                 Ok(())
             })
@@ -235,7 +235,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         // the answer is stored, so a client that sends its next message at
         // once finds this answer in place (in order, and in the next context).
         let outcome = &outcome;
-        let stored = db::with_client(&env, |c| async move {
+        let stored = db::with_db(&env, &config.database, |c| async move {
             let body = finish(&c, &prep, outcome).await;
             sink.release();
             drop(sink);

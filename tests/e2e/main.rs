@@ -15,6 +15,7 @@ mod db_down;
 mod docs_pages;
 mod fallback;
 mod http_basics;
+mod http_transport;
 mod idempotency;
 mod messages_list;
 mod misconfig;

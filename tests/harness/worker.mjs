@@ -8,7 +8,9 @@
 // runtime message: one per chunk of every upstream response. That costs
 // ~0.4 ms per streamed chunk and, under load, exhausts workerd's sockets.
 //
-// Usage: node worker.mjs --port N [--env-file PATH] [--persist-to DIR]
+// Usage: node worker.mjs --port N [--env-file PATH] [--persist-to DIR] [--env NAME]
+// (`--env http` runs wrangler.toml's [env.http]: the worker without the
+// Hyperdrive binding, reaching Supabase over HTTP.)
 // Prints `worker ready on http://127.0.0.1:N` once requests are served.
 // SIGINT/SIGTERM stop the runtime (workerd) before exiting; the launcher is
 // meant to run as a process group leader so that its caller can also stop
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
     "env-file": { type: "string" },
     "persist-to": { type: "string" },
     config: { type: "string", default: "wrangler.toml" },
+    env: { type: "string" },
   },
 });
 if (!args.port || !/^\d+$/.test(args.port)) {
@@ -66,6 +69,7 @@ process.on("unhandledRejection", (e) => {
 try {
   worker = await unstable_startWorker({
     config: args.config,
+    env: args.env,
     envFiles: args["env-file"] ? [args["env-file"]] : undefined,
     sendMetrics: false,
     dev: {

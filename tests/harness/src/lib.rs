@@ -1,12 +1,14 @@
 //! Test and development harness for Conversation API.
 pub mod browser;
 pub mod delay_proxy;
+pub mod gateway;
 pub mod migrate;
 pub mod openapi;
 pub mod procs;
 pub mod server_timing;
 pub mod stack;
 pub mod standin;
+pub mod supabase;
 pub mod tokenizer_tables;
 
 /// `MODEL_LIMITS` of the test worker: windows small enough that the

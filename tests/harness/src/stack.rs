@@ -186,11 +186,16 @@ pub fn write_env_file(path: &Path, vars: &BTreeMap<String, String>) -> Result<()
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The environment of `wrangler.toml` without the `[[hyperdrive]]`
+/// binding; workers whose variables set `SUPABASE_URL` run it.
+pub const HTTP_ENV: &str = "http";
+
 /// How to run the worker locally.
 pub struct WorkerOptions {
     /// Port to serve on (127.0.0.1).
     pub port: u16,
-    /// Postgres URL Hyperdrive connects to.
+    /// Postgres URL Hyperdrive connects to (unused when `vars` sets
+    /// `SUPABASE_URL`: the worker then runs [`HTTP_ENV`]).
     pub database_url: String,
     /// Variables and secrets, written to `env_file`.
     pub vars: BTreeMap<String, String>,
@@ -233,6 +238,7 @@ pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, St
 pub fn spawn_worker(root: &Path, opts: &WorkerOptions) -> Result<(Proc, String), String> {
     write_env_file(&opts.env_file, &opts.vars)?;
     let mut cmd = Command::new(root.join("node_modules/.bin/node"));
+
     cmd.current_dir(root)
         .env("PATH", node_path(root))
         .arg(root.join("tests/harness/worker.mjs"))
@@ -248,6 +254,11 @@ pub fn spawn_worker(root: &Path, opts: &WorkerOptions) -> Result<(Proc, String),
         )
         .env("WRANGLER_SEND_METRICS", "false")
         .env("NO_COLOR", "1");
+    if opts.vars.contains_key("SUPABASE_URL") {
+        // wrangler.toml's environment without the Hyperdrive binding: the
+        // worker then reaches the database over Supabase's HTTP API.
+        cmd.arg("--env").arg(HTTP_ENV);
+    }
     let proc = Proc::spawn("worker", cmd, opts.log.as_deref()).map_err(|e| e.to_string())?;
     Ok((proc, format!("http://127.0.0.1:{}", opts.port)))
 }

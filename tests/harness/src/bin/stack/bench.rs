@@ -50,6 +50,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     stack.stop().await;
     result?;
     crate::cold_bench::run(root, &logs, &secret).await?;
+    crate::transport_bench::run(root, &logs, &secret).await?;
     crate::roundtrip_bench::run(root, &logs, &secret).await
 }
 

@@ -30,9 +30,22 @@ const CONFIG_NAMES: &[&str] = &[
     "RATE_LIMIT_WINDOW_SECONDS",
     "FIRST_TOKEN_TIMEOUT_MS",
     "STREAM_PING_INTERVAL_MS",
+    "SUPABASE_URL",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_SECRET_KEY",
 ];
 
-/// Serves the API until Ctrl-C.
+/// The settings of the HTTP transport (see [`run`]).
+const SUPABASE_NAMES: &[&str] = &[
+    "SUPABASE_URL",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_SECRET_KEY",
+];
+
+/// Serves the API until Ctrl-C. The database: `DATABASE_URL` through
+/// Hyperdrive when set; else Supabase over HTTP when `SUPABASE_URL` is set
+/// (the project is migrated beforehand with `npm run migrate`); else the
+/// embedded PGlite through Hyperdrive.
 pub async fn run(root: &Path) -> Result<(), String> {
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p.parse().map_err(|_| format!("PORT={p} is not a port"))?,
@@ -46,8 +59,25 @@ pub async fn run(root: &Path) -> Result<(), String> {
     }
 
     let mut pglite: Option<Proc> = None;
-    let database_url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
+    let database_url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let over_http = database_url.is_empty()
+        && vars
+            .get("SUPABASE_URL")
+            .is_some_and(|v| !v.trim().is_empty());
+    if !over_http {
+        for name in SUPABASE_NAMES {
+            vars.remove(*name);
+        }
+    }
+    let database_url = match database_url {
+        _ if over_http => {
+            println!(
+                "database: Supabase over HTTP ({}/rest/v1; migrate it with `npm run migrate -- URL`)",
+                vars["SUPABASE_URL"].trim_end_matches('/')
+            );
+            String::new()
+        }
+        url if !url.is_empty() => {
             println!("database: DATABASE_URL ({})", migrate::redact(&url));
             url
         }
@@ -61,8 +91,10 @@ pub async fn run(root: &Path) -> Result<(), String> {
             url
         }
     };
-    let applied = migrate::run(&database_url, &root.join("migrations")).await?;
-    println!("migrations: {} applied now", applied.len());
+    if !over_http {
+        let applied = migrate::run(&database_url, &root.join("migrations")).await?;
+        println!("migrations: {} applied now", applied.len());
+    }
 
     let has_key = ["GROQ_API_KEY", "GOOGLE_AI_API_KEY"]
         .iter()

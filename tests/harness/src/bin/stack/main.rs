@@ -5,10 +5,12 @@
 //!   provider stand-in. Ctrl-C stops everything it started.
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
 //!   suite against the built worker, real PostgreSQL and the stand-in, then a
+//!   same suite over Supabase's HTTP API (`postrust` behind a gateway), a
 //!   smoke run on PGlite and a misconfigured worker.
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
 //!   only the database round trips per route; `stack bench-ttft`: only the
-//!   time-to-first-token comparison: direct, this API, LiteLLM).
+//!   time-to-first-token comparison: direct, this API, LiteLLM;
+//!   `stack bench-transports`: time to first token over Hyperdrive and HTTP).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
 mod bench;
@@ -22,13 +24,14 @@ mod run;
 mod size;
 mod test;
 mod throughput_bench;
+mod transport_bench;
 mod ttft_bench;
 
 use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,6 +46,7 @@ async fn main() -> ExitCode {
         },
         Some("bench") => bench::run(&root).await,
         Some("bench-ttft") => ttft_bench::standalone(&root).await,
+        Some("bench-transports") => transport_bench::standalone(&root).await,
         Some("roundtrips") => match test::build_worker(&root).await {
             Ok((logs, secret)) => roundtrip_bench::run(&root, &logs, &secret).await,
             Err(e) => Err(e),

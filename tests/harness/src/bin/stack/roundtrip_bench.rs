@@ -5,6 +5,10 @@
 //! (wrangler dev opens a connection per request; Hyperdrive's pool makes
 //! it cheap in production), so it is reported apart, from the worker's own
 //! `Server-Timing: db` (time to connect).
+//!
+//! Over HTTP ([`Via::Http`]) the proxy sits between the worker and the
+//! test gateway in front of `postrust`: each database call is one HTTP
+//! request, and there is no connection to open.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,11 +16,11 @@ use std::time::{Duration, Instant};
 use harness::delay_proxy::DelayProxy;
 use harness::migrate;
 use harness::stack::TestDatabase;
-use harness::standin;
+use harness::{standin, supabase};
 use serde_json::json;
 
 use crate::bench::json_of;
-use crate::test::{test_vars, worker, DEFAULT_TEST_DATABASE_URL};
+use crate::test::{test_vars, worker, Via, DEFAULT_TEST_DATABASE_URL};
 
 /// RTTs measured, in milliseconds (the slope is fitted over all of them:
 /// the wider span keeps a noisy machine's jitter from reading as a trip).
@@ -54,13 +58,46 @@ fn through(url: &str, addr: std::net::SocketAddr) -> Result<String, String> {
     ))
 }
 
-/// Runs the measurement on its own database and worker.
+/// Runs the measurement over both transports, each on its own database
+/// and worker.
 pub async fn run(root: &Path, logs: &Path, secret: &str) -> Result<(), String> {
-    println!("\n==> database round trips per route (latency slope over an added RTT)");
+    run_via(root, logs, secret, Via::Hyperdrive).await?;
+    run_via(root, logs, secret, Via::Http).await
+}
+
+/// Runs the measurement over one transport.
+async fn run_via(root: &Path, logs: &Path, secret: &str, via: Via) -> Result<(), String> {
+    println!("\n==> database round trips per route over {via:?} (latency slope over an added RTT)");
     let admin =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     let db = TestDatabase::create(&admin).await?;
     let result = async {
+        if via == Via::Http {
+            supabase::create_roles(&admin).await?;
+            supabase::project_defaults(&db.url).await?;
+            migrate::run(&db.url, &root.join("migrations")).await?;
+            let log = logs.join("roundtrips-http-postrust.log");
+            let project = supabase::Project::start(&db.url, Some(&log)).await?;
+            let proxy = DelayProxy::start(project.gateway.addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let stand_in = standin::serve(([127, 0, 0, 1], 0).into())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut vars = test_vars(secret, &stand_in);
+            vars.insert("SUPABASE_URL".into(), format!("http://{}", proxy.addr));
+            // The legacy JWT key here (the test phase uses the secret key).
+            vars.insert(
+                "SUPABASE_SERVICE_ROLE_KEY".into(),
+                project.gateway.keys.service_role.clone(),
+            );
+            let mut w = worker(root, logs, "roundtrips-http", "", vars).await?;
+            let measured = measure(&w.base_url, &proxy).await;
+            w.proc.stop(Duration::from_secs(5)).await;
+            project.stop().await;
+            stand_in.shutdown();
+            return measured;
+        }
         migrate::run(&db.url, &root.join("migrations")).await?;
         let config: tokio_postgres::Config = db.url.parse().map_err(|e| format!("{e}"))?;
         let host = match config.get_hosts().first() {

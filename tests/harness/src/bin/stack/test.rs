@@ -9,7 +9,7 @@ use harness::procs::free_port;
 use harness::stack::{
     random_hex_secret, start_pglite, start_worker, TestDatabase, Worker, WorkerOptions,
 };
-use harness::{migrate, standin};
+use harness::{migrate, standin, supabase};
 
 use crate::openapi;
 use crate::run::{cargo_test, step, Tally};
@@ -98,6 +98,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 
     openapi::reset_seen()?;
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
+    note(http_phase(root, &logs, &secret, "", &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
     note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
@@ -123,6 +124,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// `stack test-only FILTER`: builds the worker and runs only the
 /// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
 /// no other phases): the quick loop while working on one feature.
+/// `http:FILTER` runs them over Supabase's HTTP API instead.
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     let (logs, secret) = build_e2e_and_worker(root).await?;
     openapi::reset_seen()?;
@@ -130,6 +132,8 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     // The rate-limit tests only run in their own phase (small limits).
     let r = if filter.starts_with("rate_limits") {
         ratelimit_phase(root, &logs, &secret, filter, &mut tally).await
+    } else if let Some(filter) = filter.strip_prefix("http:") {
+        http_phase(root, &logs, &secret, filter, &mut tally).await
     } else if filter == "limiter_restart" {
         crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
     } else {
@@ -271,7 +275,9 @@ fn anthropic_sdk_python() -> String {
 }
 
 /// A test worker on a fresh, migrated PostgreSQL database, with the
-/// provider stand-in: what the PostgreSQL-backed phases and the benchmarks run on.
+/// provider stand-in: what the PostgreSQL-backed phases and the benchmarks
+/// run on. Over Hyperdrive, or over HTTP through a local Data API
+/// ([`supabase::Project`]: `postrust` and the gateway).
 pub(crate) struct PgStack {
     /// The fresh database (dropped by `stop`).
     pub db: TestDatabase,
@@ -279,6 +285,19 @@ pub(crate) struct PgStack {
     pub stand_in: standin::StandIn,
     /// The worker under `wrangler dev`.
     pub worker: Worker,
+    /// The Data API the worker calls, when it runs over HTTP.
+    pub project: Option<supabase::Project>,
+    /// The worker's log file.
+    pub worker_log: PathBuf,
+}
+
+/// How a [`PgStack`]'s worker reaches its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The `HYPERDRIVE` binding (wrangler.toml as it is).
+    Hyperdrive,
+    /// Supabase's HTTP API (the `http` environment, `SUPABASE_URL` set).
+    Http,
 }
 
 impl PgStack {
@@ -292,32 +311,64 @@ impl PgStack {
         secret: &str,
         overrides: &[(&str, &str)],
     ) -> Result<PgStack, String> {
+        PgStack::start_via(root, logs, phase, secret, overrides, Via::Hyperdrive).await
+    }
+
+    /// [`PgStack::start`] over `via`. Over HTTP, Supabase's roles and
+    /// default grants are set up before the migrations run (as on a new
+    /// project), then `postrust` and the gateway start, and the worker gets
+    /// `SUPABASE_URL` and the secret key.
+    pub(crate) async fn start_via(
+        root: &Path,
+        logs: &Path,
+        phase: &str,
+        secret: &str,
+        overrides: &[(&str, &str)],
+        via: Via,
+    ) -> Result<PgStack, String> {
         let admin =
             std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
         let db = TestDatabase::create(&admin).await?;
         println!("\n==> test database {}", migrate::redact(&db.url));
         let started = async {
+            if via == Via::Http {
+                supabase::create_roles(&admin).await?;
+                supabase::project_defaults(&db.url).await?;
+            }
             migrate::run(&db.url, &root.join("migrations")).await?;
             let again = migrate::run(&db.url, &root.join("migrations")).await?;
             if !again.is_empty() {
                 return Err(format!("migrations applied twice: {again:?}"));
             }
+            let project = match via {
+                Via::Http => {
+                    let log = logs.join(format!("{phase}-postrust.log"));
+                    Some(supabase::Project::start(&db.url, Some(&log)).await?)
+                }
+                Via::Hyperdrive => None,
+            };
             let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .map_err(|e| e.to_string())?;
             let mut vars = test_vars(secret, &stand_in);
+            if let Some(p) = &project {
+                vars.insert("SUPABASE_URL".into(), p.gateway.url());
+                vars.insert("SUPABASE_SECRET_KEY".into(), p.gateway.keys.secret.clone());
+            }
             for (k, v) in overrides {
                 vars.insert((*k).into(), (*v).into());
             }
             let w = worker(root, logs, phase, &db.url, vars).await?;
-            Ok((stand_in, w))
+            Ok((stand_in, w, project))
         }
         .await;
         match started {
-            Ok((stand_in, worker)) => Ok(PgStack {
+            Ok((stand_in, worker, project)) => Ok(PgStack {
                 db,
                 stand_in,
                 worker,
+                project,
+                worker_log: logs.join(format!("{phase}-wrangler.log")),
             }),
             Err(e) => {
                 let _ = db.drop_database().await;
@@ -328,18 +379,28 @@ impl PgStack {
 
     /// The `E2E_*` variables for a test run against this stack.
     pub(crate) fn env(&self, phase: &str, secret: &str) -> Vec<(&'static str, String)> {
-        e2e_env(
+        let mut env = e2e_env(
             phase,
             &self.worker,
             Some(&self.stand_in),
             &self.db.url,
             secret,
-        )
+        );
+        if let Some(p) = &self.project {
+            env.push(("E2E_GATEWAY_URL", p.gateway.url()));
+            env.push(("E2E_ANON_KEY", p.gateway.keys.anon.clone()));
+            env.push(("E2E_SERVICE_KEY", p.gateway.keys.secret.clone()));
+            env.push(("E2E_WORKER_LOG", self.worker_log.display().to_string()));
+        }
+        env
     }
 
     /// Stops the worker and the stand-in and drops the database.
     pub(crate) async fn stop(mut self) {
         self.worker.proc.stop(Duration::from_secs(5)).await;
+        if let Some(p) = self.project.take() {
+            p.stop().await;
+        }
         self.stand_in.shutdown();
         if let Err(e) = self.db.drop_database().await {
             eprintln!("warning: could not drop the test database: {e}");
@@ -370,6 +431,8 @@ async fn postgres_phase(
             "misconfig::",
             "--skip",
             "rate_limits::",
+            "--skip",
+            "http_transport::",
             "--test-threads",
             E2E_THREADS,
         ],
@@ -378,6 +441,48 @@ async fn postgres_phase(
     )
     .await;
     stack.stop().await;
+    r
+}
+
+/// The end-to-end suite again with the worker on Supabase's HTTP API
+/// (`postrust` behind the gateway, on a fresh database), plus the tests
+/// of the HTTP transport itself (`http_transport::`: the anon key reaches
+/// nothing, failures map to 503/504).
+async fn http_phase(
+    root: &Path,
+    logs: &Path,
+    secret: &str,
+    filter: &str,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let stack = PgStack::start_via(root, logs, "http", secret, &[], Via::Http).await?;
+    let r = cargo_test(
+        root,
+        "end-to-end tests (Supabase over HTTP)",
+        &[
+            "--test",
+            "e2e",
+            "--",
+            filter,
+            "--skip",
+            "db_down::",
+            "--skip",
+            "misconfig::",
+            "--skip",
+            "rate_limits::",
+            "--test-threads",
+            E2E_THREADS,
+        ],
+        &stack.env("http", secret),
+        tally,
+    )
+    .await;
+    stack.stop().await;
+    println!(
+        "    (the HTTP phase took {:.0} s in all)",
+        started.elapsed().as_secs_f64()
+    );
     r
 }
 

@@ -41,7 +41,7 @@ pub async fn standalone(root: &Path) -> Result<(), String> {
 }
 
 /// A new user's access token.
-async fn register(base: &str) -> Result<String, String> {
+pub(crate) async fn register(base: &str) -> Result<String, String> {
     let email = format!("ttft-{}@example.com", std::process::id());
     let reg = crate::bench::json_of(
         reqwest::Client::new()
@@ -278,9 +278,9 @@ async fn run_quietly(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// One streamed request, timed from the client.
-struct Timed {
+pub(crate) struct Timed {
     /// Milliseconds until the body first contains the needle.
-    first: f64,
+    pub(crate) first: f64,
     /// Milliseconds until the response headers.
     headers: f64,
     /// The worker's `Server-Timing` entries, `name` → ms (none upstream).
@@ -288,13 +288,13 @@ struct Timed {
 }
 
 impl Timed {
-    fn server(&self, name: &str) -> Option<f64> {
+    pub(crate) fn server(&self, name: &str) -> Option<f64> {
         self.server.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
     }
 }
 
 /// Times a streamed request until its body first contains `needle`.
-async fn first(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, String> {
+pub(crate) async fn first(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, String> {
     use futures_util::StreamExt;
     let start = Instant::now();
     let resp = req.send().await.map_err(|e| e.to_string())?;
@@ -329,12 +329,12 @@ async fn first(req: reqwest::RequestBuilder, needle: &str) -> Result<Timed, Stri
 }
 
 /// Sorts `v` and returns its median.
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn summary(v: &[f64]) -> String {
+pub(crate) fn summary(v: &[f64]) -> String {
     let mut s = v.to_vec();
     let m = median(&mut s);
     format!(
