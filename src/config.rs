@@ -278,7 +278,10 @@ mod tests {
         );
         assert_eq!(c.groq_api_key, None);
         assert_eq!(c.allowed_origins, AllowedOrigins::List(vec![]));
-        assert_eq!((c.event_retention_seconds, c.event_streams_per_user), (3_600, 5));
+        assert_eq!(
+            (c.event_retention_seconds, c.event_streams_per_user),
+            (3_600, 5)
+        );
     }
 
     #[test]

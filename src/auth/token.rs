@@ -50,7 +50,12 @@ pub fn issue(
         typ: ACCESS_TYP.to_string(),
         cid: None,
     };
-    sign(secret, claims, now, Duration::minutes(i64::from(ttl_minutes)))
+    sign(
+        secret,
+        claims,
+        now,
+        Duration::minutes(i64::from(ttl_minutes)),
+    )
 }
 
 /// Signs a browser event token: `user_id` may open the event stream of

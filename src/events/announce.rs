@@ -41,15 +41,16 @@ fn post(rc: &RequestContext, id: Uuid, path: &str, item: Item) {
     let body = batch::encode("", vec![item]);
     rc.ctx.wait_until(async move {
         let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(body.into()));
+        init.with_method(Method::Post).with_body(Some(body.into()));
         let sent = match Request::new_with_init(&url, &init) {
             Ok(req) => super::ask(&env, id, req).await.map(|r| r.status_code()),
             Err(e) => Err(e),
         };
         match sent {
             Ok(204) => {}
-            Ok(status) => console_warn!("events of conversation {id}: the object answered {status}"),
+            Ok(status) => {
+                console_warn!("events of conversation {id}: the object answered {status}")
+            }
             Err(e) => console_warn!("events of conversation {id} not published: {e}"),
         }
     });

@@ -122,10 +122,16 @@ mod tests {
         assert_eq!(events.len(), 3, "{batch}");
         assert_eq!(events[0][0], "message.created");
         assert_eq!(events[0][2]["type"], "message.created");
-        assert_eq!(events[1][2]["delta"], json!({"type": "thinking", "text": "hmm."}));
+        assert_eq!(
+            events[1][2]["delta"],
+            json!({"type": "thinking", "text": "hmm."})
+        );
         assert_eq!(events[2][1], "m");
         assert_eq!(events[2][2]["message_id"], "m");
-        assert_eq!(events[2][2]["delta"], json!({"type": "text", "text": "Hello"}));
+        assert_eq!(
+            events[2][2]["delta"],
+            json!({"type": "text", "text": "Hello"})
+        );
     }
 
     #[test]

@@ -52,9 +52,8 @@ async fn socket(env: &Env, conversation: Uuid, path: &str) -> worker::Result<Web
     let req = Request::new_with_init(&url(path), RequestInit::new().with_headers(headers))?;
     let resp = ask(env, conversation, req).await?;
     let status = resp.status_code();
-    resp.websocket().ok_or_else(|| {
-        worker::Error::RustError(format!("the events object answered {status}"))
-    })
+    resp.websocket()
+        .ok_or_else(|| worker::Error::RustError(format!("the events object answered {status}")))
 }
 
 /// The retention to tell the object, from the configuration.

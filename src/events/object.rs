@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::log::Log;
@@ -159,7 +159,11 @@ impl DurableObject for ConversationEvents {
         }
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         let is_publisher = self.state.get_tags(&ws).iter().any(|t| t == PUBLISHER);
         match message {
             WebSocketIncomingMessage::String(batch) if is_publisher => self.publish(&batch).await,

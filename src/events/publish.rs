@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use worker::{console_warn, Delay, Env};
 
-use super::batch::{self, Item, FLUSH_AFTER};
 #[cfg(doc)]
 use super::batch::MAX_DELTAS;
+use super::batch::{self, Item, FLUSH_AFTER};
 use crate::http::context::RequestContext;
 
 /// The events of one send: its user message, the answer being produced,
@@ -30,8 +30,13 @@ impl Publisher {
     pub fn start(rc: &RequestContext, conversation: Uuid, answer: Uuid) -> Publisher {
         let (tx, rx) = unbounded();
         let path = format!("/publish?{}", super::retention_query(rc.config));
-        rc.ctx
-            .wait_until(run(rc.env.clone(), conversation, path, answer.to_string(), rx));
+        rc.ctx.wait_until(run(
+            rc.env.clone(),
+            conversation,
+            path,
+            answer.to_string(),
+            rx,
+        ));
         Publisher {
             tx,
             conversation,
