@@ -377,6 +377,8 @@ async fn ids_the_log_no_longer_holds_get_a_reload_event() {
             "conversation.updated" if started.elapsed() < Duration::from_secs(30) => {}
             other => panic!("still {other} after {:?}", started.elapsed()),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(w);
+        // A closed stream's slot frees at its next heartbeat: poll gently.
+        tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
