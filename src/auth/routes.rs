@@ -137,7 +137,7 @@ pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
         // the response path, so a wrong password answers as fast as an
         // unknown e-mail.
         let (env, fingerprint) = (rc.env.clone(), refresh.fingerprint.clone());
-        rc.ctx.wait_until(async move {
+        rc.spawn(async move {
             let revoked = crate::db::with_client(&env, |c| async move {
                 repo::revoke_refresh(&c, &fingerprint).await
             })

@@ -77,7 +77,7 @@ pub async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
         .await?
         .ok_or_else(not_found)?;
     let resp = json(200, &conversation);
-    announce::conversation_updated(&rc, id, conversation);
+    announce::conversation_updated(&rc, id, &conversation);
     resp
 }
 

@@ -1,57 +1,33 @@
 //! One-off events of changes made outside a send: `conversation.updated`
-//! (PATCH) and `conversation.deleted` (DELETE, which also clears the
-//! object's storage). Posted to the object in `wait_until`, after the
-//! response; a failure is logged, never answered.
+//! (PATCH) and `conversation.deleted` (DELETE: the object then closes its
+//! watchers' streams and clears its storage). They travel like a send's
+//! events ([`super::publish`]), after the response; a failure is logged,
+//! never answered.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
-use worker::{console_warn, Method, Request, RequestInit};
 
-use super::batch::{self, Item};
+use super::batch;
+use super::publish::publish_once;
 use crate::http::context::RequestContext;
 
-/// The `conversation.updated` event of `conversation`.
-pub fn updated(conversation: Value) -> Item {
-    Item::event(
-        "conversation.updated",
-        None,
-        json!({ "conversation": conversation }),
-    )
+/// The queued `conversation.updated` event of `conversation`.
+pub fn updated(conversation: &Value) -> Vec<u8> {
+    let fields = format!("\"conversation\":{conversation}");
+    batch::event("conversation.updated", None, &fields)
 }
 
 /// Publishes `conversation.updated` after the response.
-pub fn conversation_updated(rc: &RequestContext, id: Uuid, conversation: Value) {
-    post(rc, id, "/publish", updated(conversation));
+pub fn conversation_updated(rc: &RequestContext, id: Uuid, conversation: &Value) {
+    publish_once(rc, id, updated(conversation));
 }
 
-/// Publishes `conversation.deleted` (watchers' streams then end) and
-/// clears the conversation's object, after the response.
+/// Publishes `conversation.deleted` (watchers' streams then end, and the
+/// conversation's object forgets everything), after the response.
 pub fn conversation_deleted(rc: &RequestContext, id: Uuid) {
-    let event = Item::event(
-        "conversation.deleted",
-        None,
-        json!({ "conversation_id": id }),
-    );
-    post(rc, id, "/delete", event);
+    let fields = format!("\"conversation_id\":\"{id}\"");
+    publish_once(rc, id, batch::event(DELETED, None, &fields));
 }
 
-fn post(rc: &RequestContext, id: Uuid, path: &str, item: Item) {
-    let env = rc.env.clone();
-    let url = super::url(&format!("{path}?{}", super::retention_query(rc.config)));
-    let body = batch::encode("", vec![item]);
-    rc.ctx.wait_until(async move {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let sent = match Request::new_with_init(&url, &init) {
-            Ok(req) => super::ask(&env, id, req).await.map(|r| r.status_code()),
-            Err(e) => Err(e),
-        };
-        match sent {
-            Ok(204) => {}
-            Ok(status) => {
-                console_warn!("events of conversation {id}: the object answered {status}")
-            }
-            Err(e) => console_warn!("events of conversation {id} not published: {e}"),
-        }
-    });
-}
+/// The event after which a conversation's object keeps nothing.
+pub const DELETED: &str = "conversation.deleted";

@@ -3,161 +3,139 @@
 //! `message.delta`: the log and the watchers get one event per batch and
 //! kind instead of one per token, and the text is unchanged.
 //!
+//! A queued item is bytes (the queue then shares its code with the
+//! response streams'): a delta is `T` (answer text) or `R` (reasoning)
+//! followed by its text; any other event is `E` followed by its wire form.
 //! A batch is one JSON array of `[name, message_id | null, data]`; the
 //! object stores `data` as given and tags deltas and completions with the
 //! message id (to compact the deltas once the whole text is stored).
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Longest a delta waits for others before its batch leaves.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
 /// Most deltas in one batch.
 pub const MAX_DELTAS: usize = 32;
 
-/// One thing to publish.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Item {
-    /// Answer text (`thinking` false) or reasoning of the message being produced.
-    Delta {
-        /// Reasoning rather than answer text.
-        thinking: bool,
-        /// The text.
-        text: String,
-    },
-    /// Any other event, with the message it concerns (if any).
-    Event {
-        /// `message.created`, `message.completed`, `conversation.updated`, …
-        name: &'static str,
-        /// The message of a `message.completed` (its deltas are compacted).
-        message_id: Option<String>,
-        /// The event's data; `type` is added.
-        data: Value,
-    },
+/// A queued piece of answer text (`thinking` false) or reasoning.
+pub fn delta(thinking: bool, text: &str) -> Vec<u8> {
+    let mut item = Vec::with_capacity(text.len() + 1);
+    item.push(if thinking { b'R' } else { b'T' });
+    item.extend_from_slice(text.as_bytes());
+    item
 }
 
-impl Item {
-    /// An event whose data is `data` with `type` set to `name`.
-    pub fn event(name: &'static str, message_id: Option<String>, mut data: Value) -> Item {
-        data["type"] = Value::from(name);
-        Item::Event {
-            name,
-            message_id,
-            data,
-        }
-    }
+/// A queued event named `name` about `message` (the message of a
+/// `message.completed`, whose deltas are then compacted), whose data is
+/// `{"type": name, <fields>}`; `fields` is JSON object members.
+pub fn event(name: &str, message: Option<&str>, fields: &str) -> Vec<u8> {
+    let message = message.map_or("null".into(), |m| format!("\"{m}\""));
+    format!("E[\"{name}\",{message},{{\"type\":\"{name}\",{fields}}}]").into_bytes()
 }
 
 /// Whether the batch so far must leave now rather than wait for
 /// [`FLUSH_AFTER`]: an event other than a delta goes at once (with the
 /// deltas before it), and a batch holds at most [`MAX_DELTAS`] deltas.
-pub fn full(items: &[Item]) -> bool {
-    match items.last() {
-        Some(Item::Event { .. }) => true,
-        Some(Item::Delta { .. }) => items.len() >= MAX_DELTAS,
+pub fn full(items: &[Vec<u8>]) -> bool {
+    match items.last().and_then(|i| i.first()) {
+        Some(b'E') => true,
+        Some(_) => items.len() >= MAX_DELTAS,
         None => false,
     }
 }
 
-/// One batch's JSON text; deltas of `message_id` in a row and of one kind
-/// are joined into one event.
-pub fn encode(message_id: &str, items: Vec<Item>) -> String {
-    let mut out: Vec<Value> = Vec::new();
-    let mut pending: Option<(bool, String)> = None;
-    let delta = |(thinking, text): (bool, String)| {
-        let kind = if thinking { "thinking" } else { "text" };
-        json!(["message.delta", message_id, {"type": "message.delta", "message_id": message_id,
-               "delta": {"type": kind, "text": text}}])
+/// One batch's JSON text; deltas in a row and of one kind (all of the
+/// send's answer, `message_id`) are joined into one event.
+pub fn encode(message_id: &str, items: &[Vec<u8>]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut pending: Option<(u8, String)> = None;
+    let flush = |pending: Option<(u8, String)>, out: &mut Vec<String>| {
+        if let Some((kind, text)) = pending {
+            let kind = if kind == b'R' { "thinking" } else { "text" };
+            let fields = format!(
+                "\"message_id\":\"{message_id}\",\"delta\":{{\"type\":\"{kind}\",\"text\":{}}}",
+                Value::String(text)
+            );
+            let item = event("message.delta", Some(message_id), &fields);
+            out.push(String::from_utf8_lossy(&item[1..]).into_owned());
+        }
     };
     for item in items {
-        match item {
-            Item::Delta { thinking, text } => match pending.as_mut() {
-                Some((kind, joined)) if *kind == thinking => joined.push_str(&text),
-                _ => {
-                    out.extend(pending.take().map(delta));
-                    pending = Some((thinking, text));
-                }
-            },
-            Item::Event {
-                name,
-                message_id,
-                data,
-            } => {
-                out.extend(pending.take().map(delta));
-                out.push(json!([name, message_id, data]));
+        let Some((&kind, body)) = item.split_first() else {
+            continue;
+        };
+        let body = String::from_utf8_lossy(body);
+        match (kind, pending.as_mut()) {
+            (b'E', _) => {
+                flush(pending.take(), &mut out);
+                out.push(body.into_owned());
+            }
+            (_, Some((open, text))) if *open == kind => text.push_str(&body),
+            _ => {
+                flush(pending.take(), &mut out);
+                pending = Some((kind, body.into_owned()));
             }
         }
     }
-    out.extend(pending.map(delta));
-    Value::Array(out).to_string()
+    flush(pending, &mut out);
+    format!("[{}]", out.join(","))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn d(thinking: bool, text: &str) -> Item {
-        Item::Delta {
-            thinking,
-            text: text.into(),
-        }
+    fn parse(batch: &str) -> Vec<Value> {
+        let v: Value = serde_json::from_str(batch).expect(batch);
+        v.as_array().unwrap().clone()
     }
 
     #[test]
     fn deltas_of_one_kind_in_a_row_travel_as_one_event() {
-        let created = Item::event("message.created", None, json!({"message": {"id": "m"}}));
-        let batch = encode(
-            "m",
-            vec![
-                created,
-                d(true, "hm"),
-                d(true, "m."),
-                d(false, "Hel"),
-                d(false, "lo"),
-            ],
-        );
-        let v: Value = serde_json::from_str(&batch).unwrap();
-        let events = v.as_array().unwrap();
+        let created = event("message.created", None, "\"message\":{\"id\":\"m\"}");
+        let items = [
+            created,
+            delta(true, "hm"),
+            delta(true, "m."),
+            delta(false, "Hel"),
+            delta(false, "lo \"quoted\"\n"),
+        ];
+        let batch = encode("m", &items);
+        let events = parse(&batch);
         assert_eq!(events.len(), 3, "{batch}");
         assert_eq!(events[0][0], "message.created");
+        assert_eq!(events[0][1], Value::Null);
         assert_eq!(events[0][2]["type"], "message.created");
-        assert_eq!(
-            events[1][2]["delta"],
-            json!({"type": "thinking", "text": "hmm."})
-        );
+        assert_eq!(events[0][2]["message"]["id"], "m");
+        assert_eq!(events[1][2]["delta"]["type"], "thinking");
+        assert_eq!(events[1][2]["delta"]["text"], "hmm.");
         assert_eq!(events[2][1], "m");
+        assert_eq!(events[2][2]["type"], "message.delta");
         assert_eq!(events[2][2]["message_id"], "m");
-        assert_eq!(
-            events[2][2]["delta"],
-            json!({"type": "text", "text": "Hello"})
-        );
+        assert_eq!(events[2][2]["delta"]["text"], "Hello \"quoted\"\n");
     }
 
     #[test]
     fn events_keep_their_place_between_deltas() {
-        let done = Item::event("message.completed", Some("m".into()), json!({}));
-        let batch = encode("m", vec![d(false, "a"), done, d(false, "b")]);
-        let v: Value = serde_json::from_str(&batch).unwrap();
-        let names: Vec<&str> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e[0].as_str().unwrap())
-            .collect();
+        let done = event("message.completed", Some("m"), "\"message\":{}");
+        let batch = encode("m", &[delta(false, "a"), done, delta(false, "b")]);
+        let events = parse(&batch);
+        let names: Vec<&str> = events.iter().map(|e| e[0].as_str().unwrap()).collect();
         assert_eq!(
             names,
             ["message.delta", "message.completed", "message.delta"]
         );
-        assert_eq!(v[1][1], "m");
+        assert_eq!(events[1][1], "m");
     }
 
     #[test]
     fn a_batch_leaves_early_for_an_event_or_when_full() {
         assert!(!full(&[]));
-        assert!(!full(&[d(false, "a")]));
-        assert!(full(&[d(false, "a"), Item::event("x", None, json!({}))]));
-        let many: Vec<Item> = (0..MAX_DELTAS).map(|_| d(false, "a")).collect();
+        assert!(!full(&[delta(false, "a")]));
+        assert!(full(&[delta(false, "a"), event("x", None, "\"a\":1")]));
+        let many: Vec<Vec<u8>> = (0..MAX_DELTAS).map(|_| delta(false, "a")).collect();
         assert!(full(&many));
     }
 }

@@ -6,8 +6,8 @@
 //! Postgres stays the source of truth: events are best-effort. Publishing
 //! never fails or delays the request that causes it: sends queue events in
 //! memory and one task per send carries them, batched, over one WebSocket
-//! to the object ([`publish`]); other changes post one batch off the
-//! response path ([`announce`]).
+//! to the object ([`publish`]); other changes send theirs the same way,
+//! off the response path ([`announce`]).
 //!
 //! - [`frame`], [`batch`]: the wire formats (pure).
 //! - [`object`], [`log`]: the Durable Object and its SQLite log.
@@ -36,21 +36,17 @@ fn url(path: &str) -> String {
     format!("https://conversation-events.internal{path}")
 }
 
-/// Sends `req` to the object of `conversation`.
-async fn ask(env: &Env, conversation: Uuid, req: Request) -> worker::Result<worker::Response> {
-    env.durable_object(BINDING)?
-        .get_by_name(&conversation.to_string())?
-        .fetch_with_request(req)
-        .await
-}
-
 /// Opens a WebSocket to the object of `conversation` at `path` (the caller
 /// listens, then accepts it).
 async fn socket(env: &Env, conversation: Uuid, path: &str) -> worker::Result<WebSocket> {
     let headers = Headers::new();
     headers.set("Upgrade", "websocket")?;
     let req = Request::new_with_init(&url(path), RequestInit::new().with_headers(headers))?;
-    let resp = ask(env, conversation, req).await?;
+    let resp = env
+        .durable_object(BINDING)?
+        .get_by_name(&conversation.to_string())?
+        .fetch_with_request(req)
+        .await?;
     let status = resp.status_code();
     resp.websocket()
         .ok_or_else(|| worker::Error::RustError(format!("the events object answered {status}")))

@@ -9,13 +9,10 @@
 //! - `GET /subscribe?after=N` (WebSocket): a watcher. The replay after
 //!   event N (or the reload notice) is queued on the socket in the same
 //!   synchronous step that accepts it, so no live event can slip between.
-//! - `GET /publish` (WebSocket): one send's events, one message per batch
-//!   (see [`super::batch`]); `POST /publish`: one batch.
-//! - `POST /delete`: `conversation.deleted` to the watchers, their sockets
-//!   closed, the storage cleared.
-//!
-//! `?retention_ms=` on a publication sets how long events are kept; an
-//! alarm drops what is older.
+//! - `GET /publish?retention_ms=N` (WebSocket): events, one message per
+//!   batch (see [`super::batch`]); N sets how long events are kept, and an
+//!   alarm drops what is older. After `conversation.deleted` the watchers'
+//!   sockets are closed and the storage cleared.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -26,6 +23,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
+use super::announce::DELETED;
 use super::log::Log;
 
 /// Tag of watchers' sockets.
@@ -71,14 +69,19 @@ impl ConversationEvents {
         };
         let (log, now) = (self.log()?, now_ms());
         let mut frames = String::new();
+        let mut deleted = false;
         for event in &events {
             let (Some(name), Some(data)) = (event[0].as_str(), event.get(2)) else {
                 continue;
             };
             frames.push_str(&log.append(now, name, event[1].as_str(), &data.to_string())?);
+            deleted |= name == DELETED;
         }
         if !frames.is_empty() {
             self.broadcast(&frames);
+        }
+        if deleted {
+            return self.forget().await;
         }
         if !self.alarm_set.replace(true) {
             let storage = self.state.storage();
@@ -102,9 +105,8 @@ impl ConversationEvents {
         Response::from_websocket(pair.client)
     }
 
-    /// `conversation.deleted` to the watchers, then nothing is kept.
-    async fn forget(&self, batch: &str) -> Result<()> {
-        self.publish(batch).await?;
+    /// After `conversation.deleted`: every socket closed, nothing kept.
+    async fn forget(&self) -> Result<()> {
         for ws in self.state.get_websockets() {
             let _ = ws.close(Some(1000), Some("conversation deleted"));
         }
@@ -128,7 +130,7 @@ impl DurableObject for ConversationEvents {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
         let param = |name: &str| {
             url.query_pairs()
@@ -147,14 +149,6 @@ impl DurableObject for ConversationEvents {
                 self.accept(WATCHER, &replay)
             }
             ("GET", "/publish") => self.accept(PUBLISHER, ""),
-            ("POST", "/publish") => {
-                self.publish(&req.text().await?).await?;
-                Ok(Response::empty()?.with_status(204))
-            }
-            ("POST", "/delete") => {
-                self.forget(&req.text().await?).await?;
-                Ok(Response::empty()?.with_status(204))
-            }
             _ => Ok(Response::empty()?.with_status(404)),
         }
     }

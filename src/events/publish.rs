@@ -8,21 +8,21 @@
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::future::{select, Either};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 use worker::{console_warn, Delay, Env};
 
 #[cfg(doc)]
 use super::batch::MAX_DELTAS;
-use super::batch::{self, Item, FLUSH_AFTER};
+use super::batch::{self, FLUSH_AFTER};
 use crate::http::context::RequestContext;
 
 /// The events of one send: its user message, the answer being produced,
 /// the stored answer, and the title it may give the conversation.
 pub struct Publisher {
-    tx: UnboundedSender<Item>,
+    tx: UnboundedSender<Vec<u8>>,
     conversation: Uuid,
-    answer: Uuid,
+    answer: String,
 }
 
 impl Publisher {
@@ -30,13 +30,8 @@ impl Publisher {
     pub fn start(rc: &RequestContext, conversation: Uuid, answer: Uuid) -> Publisher {
         let (tx, rx) = unbounded();
         let path = format!("/publish?{}", super::retention_query(rc.config));
-        rc.ctx.wait_until(run(
-            rc.env.clone(),
-            conversation,
-            path,
-            answer.to_string(),
-            rx,
-        ));
+        let answer = answer.to_string();
+        rc.spawn(run(rc.env.clone(), conversation, path, answer.clone(), rx));
         Publisher {
             tx,
             conversation,
@@ -44,33 +39,33 @@ impl Publisher {
         }
     }
 
-    fn push(&self, item: Item) {
+    fn push(&self, item: Vec<u8>) {
         let _ = self.tx.unbounded_send(item);
     }
 
     /// `message.created` for a stored message.
     pub fn created(&self, message: &Value) {
-        self.push(Item::event(
-            "message.created",
-            None,
-            json!({ "message": message }),
-        ));
+        let fields = format!("\"message\":{message}");
+        self.push(batch::event("message.created", None, &fields));
     }
 
     /// `message.created` for the answer a provider started producing.
     pub fn answering(&self, model: &str, provider: &str) {
-        let message = json!({"id": self.answer, "conversation_id": self.conversation,
-            "role": "assistant", "content": "", "thinking": null, "model": model,
-            "provider": provider, "status": "in_progress"});
-        self.created(&message);
+        let fields = format!(
+            "\"message\":{{\"id\":\"{}\",\"conversation_id\":\"{}\",\"role\":\"assistant\",\
+             \"content\":\"\",\"thinking\":null,\"model\":{},\"provider\":{},\
+             \"status\":\"in_progress\"}}",
+            self.answer,
+            self.conversation,
+            Value::from(model),
+            Value::from(provider)
+        );
+        self.push(batch::event("message.created", None, &fields));
     }
 
     /// A piece of the answer (or of its reasoning).
     pub fn delta(&self, thinking: bool, text: &str) {
-        self.push(Item::Delta {
-            thinking,
-            text: text.to_string(),
-        });
+        self.push(batch::delta(thinking, text));
     }
 
     /// `message.completed` for the stored answer, from the send's result
@@ -80,18 +75,25 @@ impl Publisher {
             return;
         };
         if message.is_object() {
-            self.push(Item::event(
-                "message.completed",
-                Some(self.answer.to_string()),
-                json!({ "message": message }),
-            ));
+            let fields = format!("\"message\":{message}");
+            let event = batch::event("message.completed", Some(&self.answer), &fields);
+            self.push(event);
         }
     }
 
     /// `conversation.updated` (a title given after the answer).
-    pub fn updated(&self, conversation: Value) {
+    pub fn updated(&self, conversation: &Value) {
         self.push(super::announce::updated(conversation));
     }
+}
+
+/// Publishes one event of `conversation` after the response, over the
+/// same path as a send's events.
+pub fn publish_once(rc: &RequestContext, conversation: Uuid, item: Vec<u8>) {
+    let (tx, rx) = unbounded();
+    let _ = tx.unbounded_send(item);
+    let path = format!("/publish?{}", super::retention_query(rc.config));
+    rc.spawn(run(rc.env.clone(), conversation, path, String::new(), rx));
 }
 
 /// The publishing task: connects, then sends batches until the send drops
@@ -101,7 +103,7 @@ async fn run(
     conversation: Uuid,
     path: String,
     answer: String,
-    mut rx: UnboundedReceiver<Item>,
+    mut rx: UnboundedReceiver<Vec<u8>>,
 ) {
     let ws = match super::socket(&env, conversation, &path).await {
         Ok(ws) if ws.accept().is_ok() => ws,
@@ -131,7 +133,7 @@ async fn run(
                 Either::Right(_) => break,
             }
         }
-        if let Err(e) = ws.send_with_str(batch::encode(&answer, items)) {
+        if let Err(e) = ws.send_with_str(batch::encode(&answer, &items)) {
             console_warn!("events of conversation {conversation}: publishing stopped: {e}");
             return;
         }

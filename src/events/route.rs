@@ -83,10 +83,10 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (tx, rx) = unbounded::<Vec<u8>>();
     let _ = tx.unbounded_send(frame::opening().into_bytes());
     let ping = Duration::from_millis(config.stream_ping_interval_ms);
-    rc.ctx.wait_until(bridge(ws, tx, lease, ping));
-    Ok(event_stream(Response::from_stream(
-        rx.map(Ok::<Vec<u8>, worker::Error>),
-    )?)?)
+    rc.spawn(bridge(ws, tx, lease, ping));
+    // The same stream type as a send's (one copy of its code in the script).
+    let body = crate::messages::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
+    Ok(event_stream(Response::from_stream(body)?)?)
 }
 
 /// Relays the object's frames to the client, with a heartbeat after each

@@ -79,7 +79,7 @@ async fn title_if_needed(
     )
     .await
     {
-        Ok(Some(conversation)) => events.updated(conversation),
+        Ok(Some(conversation)) => events.updated(&conversation),
         Ok(None) => {}
         Err(e) => console_warn!("title for conversation {} failed: {e:?}", prep.conversation),
     }
@@ -147,7 +147,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let ending = outcome.ending;
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
-        rc.ctx.wait_until(async move {
+        rc.spawn(async move {
             let _ = db::with_client(&env, |c| async move {
                 title_if_needed(&c, config, &prep, &outcome, &events).await;
                 Ok(())
@@ -227,7 +227,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
     let rid = rc.request_id.clone();
     let events = Publisher::start(rc, prep.conversation, prep.answer_id);
     events.created(&prep.user_message);
-    rc.ctx.wait_until(async move {
+    rc.spawn(async move {
         let mut sink = ChannelSink::new(tx);
         let mut tee = Tee {
             inner: &mut sink,

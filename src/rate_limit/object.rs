@@ -35,8 +35,10 @@ use super::window::Check;
 /// How long admitted requests wait in memory before being saved in one batch.
 pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
-/// The Durable Object class (binding `RATE_LIMITER`).
-#[durable_object]
+/// The Durable Object class (binding `RATE_LIMITER`). Only `fetch` and
+/// `alarm` are bound: the WebSocket and socket handlers it never gets would
+/// only add code to the script.
+#[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
     shared: Rc<Shared>,
