@@ -50,6 +50,9 @@ pub enum Access {
     AnyCredential,
     /// A bearer access token only: an API key is refused with 403.
     AccessTokenOnly,
+    /// Any credential, or a browser event token for the conversation in the
+    /// path (`?token=`; see [`crate::events::token`]).
+    AnyCredentialOrEventToken,
 }
 
 /// A route's documentation, the source of its OpenAPI operation.

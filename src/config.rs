@@ -85,6 +85,11 @@ pub struct Config {
     /// How the database API is reached: the `HYPERDRIVE` binding, else
     /// `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY`/`SUPABASE_SECRET_KEY`.
     pub database: Transport,
+    /// How long a conversation's events stay replayable, in seconds
+    /// (`EVENT_RETENTION_SECONDS`, default 3600).
+    pub event_retention_seconds: u32,
+    /// Event streams one user may hold open at once (`EVENT_STREAMS_PER_USER`, default 5).
+    pub event_streams_per_user: u32,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -163,6 +168,8 @@ impl Config {
             u64::from(number("FIRST_TOKEN_TIMEOUT_MS", 15_000, 100, 120_000));
         let stream_ping_interval_ms =
             u64::from(number("STREAM_PING_INTERVAL_MS", 15_000, 100, 60_000));
+        let event_retention_seconds = number("EVENT_RETENTION_SECONDS", 3_600, 5, 604_800);
+        let event_streams_per_user = number("EVENT_STREAMS_PER_USER", 5, 1, 100);
 
         let mut base_url = |name: &str, default: &str| -> String {
             let raw = get(name).unwrap_or_else(|| default.to_string());
@@ -208,6 +215,8 @@ impl Config {
             stream_ping_interval_ms,
             model_limits,
             database,
+            event_retention_seconds,
+            event_streams_per_user,
         };
         if problems.is_empty() {
             Ok(config)
@@ -278,6 +287,10 @@ mod tests {
         );
         assert_eq!(c.groq_api_key, None);
         assert_eq!(c.allowed_origins, AllowedOrigins::List(vec![]));
+        assert_eq!(
+            (c.event_retention_seconds, c.event_streams_per_user),
+            (3_600, 5)
+        );
     }
 
     #[test]

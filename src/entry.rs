@@ -154,7 +154,7 @@ async fn dispatch(
         return (route.handler)(handler_ctx).await;
     }
     let rc = rc.ok_or_else(misconfigured)?;
-    let verified = authenticate(route, &rc, &handler_ctx.req)?;
+    let verified = authenticate(route, &rc, &handler_ctx.req, &handler_ctx.params)?;
     limit_by_ip(route, &rc, &handler_ctx.req).await?;
     // An access token names its user: the limiter decides while the
     // database connection opens, and no query runs for a refused request.
@@ -189,9 +189,14 @@ fn authenticate(
     route: &RouteSpec,
     rc: &RequestContext,
     req: &Request,
+    params: &[String],
 ) -> Result<Option<Verified>, ApiError> {
     match route.access {
         Access::Public => Ok(None),
+        Access::AnyCredentialOrEventToken => match crate::events::token::from_query(req) {
+            Some(token) => crate::events::token::verify(rc, &token, params).map(Some),
+            None => auth::verify(rc, req).map(Some),
+        },
         Access::AnyCredential | Access::AccessTokenOnly => auth::verify(rc, req).map(Some),
     }
 }

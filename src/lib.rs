@@ -12,6 +12,7 @@ pub mod config;
 pub mod conversations;
 pub mod db;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod llm;

@@ -6,10 +6,10 @@
 //! the database (or every provider's configuration) unavailable; 504 the
 //! database too slow.
 
-use super::Access::{AccessTokenOnly, AnyCredential, Public};
+use super::Access::{AccessTokenOnly, AnyCredential, AnyCredentialOrEventToken, Public};
 use super::{Kind, RouteDoc, RouteSpec};
 use crate::handler;
-use crate::{auth, conversations, docs, health, llm, messages, usage};
+use crate::{auth, conversations, docs, events, health, llm, messages, usage};
 
 const fn doc(
     operation_id: &'static str,
@@ -91,6 +91,12 @@ pub(super) const TABLE: &[RouteSpec] = &[
     RouteSpec { method: "POST", pattern: "/api/v1/conversations/{id}/messages/stream", access: AnyCredential, limit: Some(Kind::Ai),
         handler: handler!(messages::send::stream),
         doc: doc("streamMessage", "Send a message and stream the answer as Anthropic events", "Messages", &[400, 401, 404, 409, 413, 422, 429, 500, 503, 504]) },
+    RouteSpec { method: "GET", pattern: "/api/v1/conversations/{id}/events", access: AnyCredentialOrEventToken, limit: Some(Kind::Standard),
+        handler: handler!(events::route::stream),
+        doc: doc("streamConversationEvents", "Watch a conversation: its events as Server-Sent Events, with replay", "Events", &[400, 401, 404, 429, 500, 503, 504]) },
+    RouteSpec { method: "POST", pattern: "/api/v1/conversations/{id}/events/token", access: AnyCredential, limit: Some(Kind::Standard),
+        handler: handler!(events::token::mint),
+        doc: doc("createEventToken", "A short-lived token that opens this conversation's events in a browser", "Events", &[401, 404, 429, 500, 503, 504]) },
     RouteSpec { method: "GET", pattern: "/api/v1/usage/stats", access: AnyCredential, limit: Some(Kind::Standard),
         handler: handler!(usage::stats::stats),
         doc: doc("getUsageStats", "Your requests, tokens and cost, by model and by day", "Usage", &[401, 422, 429, 500, 503, 504]) },

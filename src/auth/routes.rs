@@ -138,7 +138,7 @@ pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
         // unknown e-mail.
         let (env, fingerprint) = (rc.env.clone(), refresh.fingerprint.clone());
         let transport = &rc.config.database;
-        rc.ctx.wait_until(async move {
+        rc.spawn(async move {
             let revoked = crate::db::with_db(&env, transport, |c| async move {
                 repo::revoke_refresh(&c, &fingerprint).await
             })

@@ -6,6 +6,7 @@ use worker::Response;
 use super::input;
 use super::owned::{conversation_id, not_found};
 use super::repo;
+use crate::events::announce;
 use crate::http::ctx::Ctx;
 use crate::http::pagination::{parse_limit, parse_time_cursor, time_cursor};
 use crate::http::request::{query, read_object};
@@ -67,21 +68,26 @@ pub async fn get(mut ctx: Ctx) -> Result<Response, ApiError> {
     json(200, &body)
 }
 
-/// `PATCH /api/v1/conversations/{id}`.
+/// `PATCH /api/v1/conversations/{id}` (watchers get `conversation.updated`).
 pub async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
-    let (p, c) = (ctx.principal()?, ctx.take_db()?);
+    let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
     let id = conversation_id(&ctx.param(0))?;
     let patch = input::patch(read_object(&mut ctx.req).await?)?;
     let conversation = repo::update(&c, p.user_id, id, &patch)
         .await?
         .ok_or_else(not_found)?;
-    json(200, &conversation)
+    let resp = json(200, &conversation);
+    announce::conversation_updated(&rc, id, &conversation);
+    resp
 }
 
-/// `DELETE /api/v1/conversations/{id}`: its messages go in the same statement.
+/// `DELETE /api/v1/conversations/{id}`: its messages go in the same
+/// statement; watchers get `conversation.deleted` and its events are cleared.
 pub async fn delete(mut ctx: Ctx) -> Result<Response, ApiError> {
-    let (p, c) = (ctx.principal()?, ctx.take_db()?);
-    if repo::delete(&c, p.user_id, conversation_id(&ctx.param(0))?).await? {
+    let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
+    let id = conversation_id(&ctx.param(0))?;
+    if repo::delete(&c, p.user_id, id).await? {
+        announce::conversation_deleted(&rc, id);
         Ok(respond::empty(204)?)
     } else {
         Err(not_found())

@@ -123,6 +123,9 @@ fn each_operation_states_its_routes_facts() {
             Access::Public => serde_json::json!([]),
             Access::AccessTokenOnly => serde_json::json!([{"bearerAuth": []}]),
             Access::AnyCredential => serde_json::json!([{"bearerAuth": []}, {"apiKeyAuth": []}]),
+            Access::AnyCredentialOrEventToken => serde_json::json!(
+                [{"bearerAuth": []}, {"apiKeyAuth": []}, {"eventToken": []}]
+            ),
         };
         assert_eq!(security, &want, "{here}: security");
         let responses = op["responses"].as_object().expect("responses");

@@ -3,6 +3,8 @@
 //! request id and the headers every response gets.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use worker::{Context, Env};
@@ -24,7 +26,17 @@ pub struct RequestContext {
     pub response_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
 }
 
+/// Work that goes on after the response (see [`RequestContext::spawn`]).
+pub type Background = Pin<Box<dyn Future<Output = ()>>>;
+
 impl RequestContext {
+    /// Runs `work` in `wait_until`, after (or alongside) the response. Boxed,
+    /// so every caller shares one instantiation of the runtime's promise glue
+    /// (each distinct future type would add its own copy to the script).
+    pub fn spawn(&self, work: impl Future<Output = ()> + 'static) {
+        self.ctx.wait_until(Box::pin(work) as Background);
+    }
+
     /// Adds a `Server-Timing` entry (`name;dur=ms`, with `desc` when given).
     pub fn timing(&self, name: &str, ms: u64, desc: Option<&str>) {
         let entry = match desc {

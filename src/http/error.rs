@@ -8,6 +8,9 @@
 
 use serde::Serialize;
 
+/// `Retry-After` of a refused event stream: a closed stream frees its slot at once.
+const STREAM_RETRY_AFTER: &str = "5";
+
 /// One failed validation rule, listed in `error.details` of a 422.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -73,6 +76,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 429: rate limited; retry after this many seconds.
     RateLimited { retry_after: u64 },
+    /// 429: the user already holds this many open event streams.
+    TooManyStreams { limit: u32 },
     /// 500: unexpected; the string is for the log only.
     Internal(String),
     /// 500: the deployment's configuration is invalid; the message names the
@@ -98,7 +103,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge => 413,
             ApiError::Validation(_) => 422,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => 429,
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
             ApiError::ProvidersFailed(_) => 502,
             ApiError::Unavailable(_) => 503,
@@ -117,7 +122,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooLarge => "request_too_large",
-            ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => "rate_limit_error",
             ApiError::Internal(_) | ApiError::Misconfigured(_) => "api_error",
             ApiError::ProvidersFailed(_) | ApiError::Unavailable(_) | ApiError::TimedOut(_) => {
                 "overloaded_error"
@@ -148,6 +153,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => {
                 format!("rate limit exceeded; retry in {retry_after} s")
             }
+            ApiError::TooManyStreams { limit } => format!(
+                "too many open event streams: at most {limit} per user at once; close one and retry"
+            ),
             ApiError::Internal(_) => "internal server error".into(),
         }
     }
@@ -183,6 +191,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => {
                 vec![("Retry-After", retry_after.to_string())]
             }
+            ApiError::TooManyStreams { .. } => vec![("Retry-After", STREAM_RETRY_AFTER.into())],
             _ => Vec::new(),
         }
     }
@@ -225,6 +234,11 @@ mod tests {
             (ApiError::Validation(vec![]), 422, "invalid_request_error"),
             (
                 ApiError::RateLimited { retry_after: 3 },
+                429,
+                "rate_limit_error",
+            ),
+            (
+                ApiError::TooManyStreams { limit: 5 },
                 429,
                 "rate_limit_error",
             ),
@@ -292,5 +306,8 @@ mod tests {
             ApiError::RateLimited { retry_after: 7 }.headers(),
             vec![("Retry-After", "7".to_string())]
         );
+        let capped = ApiError::TooManyStreams { limit: 3 };
+        assert_eq!(capped.headers()[0].0, "Retry-After");
+        assert!(capped.public_message().contains("at most 3"));
     }
 }

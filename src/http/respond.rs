@@ -15,6 +15,20 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(resp)
 }
 
+/// A streamed `text/event-stream` response: `resp` with the headers of an
+/// event stream (no caching, no proxy buffering).
+pub fn event_stream(resp: Response) -> Result<Response> {
+    let headers = resp.headers();
+    for (name, value) in [
+        ("Content-Type", "text/event-stream; charset=utf-8"),
+        ("Cache-Control", "no-cache, no-store"),
+        ("X-Accel-Buffering", "no"),
+    ] {
+        headers.set(name, value)?;
+    }
+    Ok(resp)
+}
+
 /// An empty response (204 and the like).
 pub fn empty(status: u16) -> Result<Response> {
     Ok(Response::empty()?.with_status(status))

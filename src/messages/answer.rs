@@ -20,6 +20,14 @@ pub trait Sink {
     fn end(&mut self, events: String) -> bool {
         self.send(events)
     }
+
+    /// A provider started answering with `model` (watchers learn of the
+    /// message being produced).
+    fn answering(&mut self, _model: &str, _provider: &str) {}
+
+    /// A piece of the answer's text (`thinking` false) or reasoning, as
+    /// sent to the client (watchers get it too).
+    fn delta(&mut self, _thinking: bool, _text: &str) {}
 }
 
 /// A sink that drops everything (the non-streaming route still runs the

@@ -14,7 +14,7 @@ use futures::{Stream, StreamExt};
 const MAX_PIECES: usize = 1024;
 
 /// `pieces`, with everything ready at each read joined into one chunk.
-pub(super) fn coalesce<S: Stream<Item = Vec<u8>>>(pieces: S) -> impl Stream<Item = Vec<u8>> {
+pub fn coalesce<S: Stream<Item = Vec<u8>>>(pieces: S) -> impl Stream<Item = Vec<u8>> {
     pieces.ready_chunks(MAX_PIECES).map(|batch| batch.concat())
 }
 

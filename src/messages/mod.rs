@@ -2,7 +2,7 @@
 //! the providers, relayed as a stream or returned whole).
 
 pub mod answer;
-mod coalesce;
+pub mod coalesce;
 pub mod context;
 pub mod generate;
 pub mod idempotency;

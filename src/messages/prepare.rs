@@ -36,6 +36,8 @@ pub(super) struct Prepared {
     pub(super) conversation: Uuid,
     /// The stored user message.
     pub(super) user_message_id: Uuid,
+    /// It as a Message object (for `message.created`).
+    pub(super) user_message: Value,
     /// The user's text (for the title).
     pub(super) question: String,
     /// What every attempt shares (the turns are per attempt).
@@ -235,6 +237,7 @@ pub(super) async fn prepare_send(
         owner: p.user_id,
         conversation: id,
         user_message_id,
+        user_message,
         question: input.content,
         call: Call {
             model: input.model,

@@ -69,8 +69,9 @@ impl Relay {
         attempt: &Attempt,
         failures: Vec<(Attempt, Failure)>,
     ) -> Outcome {
+        sink.answering(&attempt.model, attempt.provider.as_str());
         let mut opening = self.encoder.start();
-        let mut step = self.encode(first, &mut opening);
+        let mut step = self.encode(first, &mut opening, sink);
         if !sink.send(opening) {
             step = Step::ClientGone;
         }
@@ -156,19 +157,25 @@ impl Relay {
     /// one write (a long answer often arrives as few chunks of many deltas).
     fn apply(&mut self, events: Vec<LlmEvent>, sink: &mut dyn Sink) -> Step {
         let mut out = String::new();
-        let step = self.encode(events, &mut out);
+        let step = self.encode(events, &mut out, sink);
         if !out.is_empty() && !sink.send(out) {
             return Step::ClientGone;
         }
         step
     }
 
-    fn encode(&mut self, events: Vec<LlmEvent>, out: &mut String) -> Step {
+    fn encode(&mut self, events: Vec<LlmEvent>, out: &mut String, sink: &mut dyn Sink) -> Step {
         let mut finished = false;
         for event in events {
             let encoded = match event {
-                LlmEvent::Text(t) => self.encoder.text(&t),
-                LlmEvent::Thinking(t) => self.encoder.thinking(&t),
+                LlmEvent::Text(t) => {
+                    sink.delta(false, &t);
+                    self.encoder.text(&t)
+                }
+                LlmEvent::Thinking(t) => {
+                    sink.delta(true, &t);
+                    self.encoder.thinking(&t)
+                }
                 LlmEvent::Usage {
                     input_tokens,
                     output_tokens,

@@ -16,8 +16,11 @@ use super::repo::{self, Finish, NewAnswer};
 use super::title;
 use crate::config::Config;
 use crate::db::{self, Database};
+use crate::events::publish::Publisher;
+use crate::events::sink::Tee;
 use crate::http::ctx::Ctx;
-use crate::http::{respond, ApiError};
+use crate::http::respond::{self, event_stream};
+use crate::http::ApiError;
 use crate::llm::catalogue;
 use crate::runtime::now_ms;
 use crate::sse::anthropic::Encoder;
@@ -53,13 +56,20 @@ fn new_answer<'a>(prep: &Prepared, outcome: &'a Outcome) -> Option<NewAnswer<'a>
 }
 
 /// After a completed first exchange of an untitled conversation, generates
-/// its title (callers run this off the response path). Failures are logged.
-async fn title_if_needed(c: &dyn Database, config: &Config, prep: &Prepared, outcome: &Outcome) {
+/// its title (callers run this off the response path) and publishes it.
+/// Failures are logged.
+async fn title_if_needed(
+    c: &dyn Database,
+    config: &Config,
+    prep: &Prepared,
+    outcome: &Outcome,
+    events: &Publisher,
+) {
     if !prep.needs_title || outcome.ending != Ending::Complete {
         return;
     }
     let question = &prep.question;
-    if let Err(e) = title::entitle(
+    match title::entitle(
         c,
         config,
         prep.owner,
@@ -69,7 +79,9 @@ async fn title_if_needed(c: &dyn Database, config: &Config, prep: &Prepared, out
     )
     .await
     {
-        console_warn!("title for conversation {} failed: {e:?}", prep.conversation);
+        Ok(Some(conversation)) => events.updated(&conversation),
+        Ok(None) => {}
+        Err(e) => console_warn!("title for conversation {} failed: {e:?}", prep.conversation),
     }
 }
 
@@ -123,14 +135,21 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
+    let events = Publisher::start(rc, prep.conversation, prep.answer_id);
+    events.created(&prep.user_message);
+    let mut sink = Tee {
+        inner: &mut Discard,
+        events: &events,
+    };
+    let outcome = prep.answer(rc.config, &rc.request_id, &mut sink).await;
     let body = finish(c, &prep, &outcome).await?;
+    events.completed(body.as_ref());
     let ending = outcome.ending;
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
-        rc.ctx.wait_until(async move {
+        rc.spawn(async move {
             let _ = db::with_db(&env, &config.database, |c| async move {
-                title_if_needed(&c, config, &prep, &outcome).await;
+                title_if_needed(&c, config, &prep, &outcome, &events).await;
                 Ok(())
             })
             .await;
@@ -148,19 +167,6 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
 /// Marks a replayed result (`Idempotent-Replayed: true`).
 fn replayed(resp: Response) -> Result<Response, ApiError> {
     resp.headers().set("Idempotent-Replayed", "true")?;
-    Ok(resp)
-}
-
-/// Sets the headers of an event stream.
-fn event_stream(resp: Response) -> Result<Response, ApiError> {
-    let headers = resp.headers();
-    for (name, value) in [
-        ("Content-Type", "text/event-stream; charset=utf-8"),
-        ("Cache-Control", "no-cache, no-store"),
-        ("X-Accel-Buffering", "no"),
-    ] {
-        headers.set(name, value)?;
-    }
     Ok(resp)
 }
 
@@ -219,9 +225,15 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
     let rid = rc.request_id.clone();
-    rc.ctx.wait_until(async move {
+    let events = Publisher::start(rc, prep.conversation, prep.answer_id);
+    events.created(&prep.user_message);
+    rc.spawn(async move {
         let mut sink = ChannelSink::new(tx);
-        let outcome = prep.answer(config, &rid, &mut sink).await;
+        let mut tee = Tee {
+            inner: &mut sink,
+            events: &events,
+        };
+        let outcome = prep.answer(config, &rid, &mut tee).await;
         let answer_id = prep.answer_id.to_string();
         if outcome.ending == Ending::Failed {
             let estimate = prep.attempts.first().map_or(0, |a| a.input_estimate);
@@ -239,7 +251,8 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
             let body = finish(&c, &prep, outcome).await;
             sink.release();
             drop(sink);
-            title_if_needed(&c, config, &prep, outcome).await;
+            events.completed(body.as_ref().ok().and_then(Option::as_ref));
+            title_if_needed(&c, config, &prep, outcome, &events).await;
             body
         })
         .await;
@@ -248,5 +261,5 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
     });
     let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
-    event_stream(Response::from_stream(body)?)
+    Ok(event_stream(Response::from_stream(body)?)?)
 }

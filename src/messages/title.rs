@@ -60,7 +60,8 @@ fn excerpt(text: &str) -> String {
     text.chars().take(EXCERPT).collect()
 }
 
-/// Asks for a title and stores it if the conversation is still untitled.
+/// Asks for a title and stores it if the conversation is still untitled;
+/// returns the conversation when it got one.
 pub async fn entitle(
     c: &dyn Database,
     config: &Config,
@@ -68,7 +69,7 @@ pub async fn entitle(
     conversation: Uuid,
     question: &str,
     answer: &str,
-) -> Result<(), ApiError> {
+) -> Result<Option<Value>, ApiError> {
     let call = Call {
         model: config.default_model.clone(),
         system: Some(INSTRUCTION.into()),
@@ -131,9 +132,8 @@ pub async fn entitle(
     // The usage and the title in one round trip; a title set meanwhile stays.
     let args = json!({"user_id": owner, "conversation_id": conversation, "title": title,
                       "usage": usage});
-    crate::db::call::call::<Value>(c, "set_title", args)
-        .await
-        .map(|_| ())
+    let mut out = crate::db::call::call::<Value>(c, "set_title", args).await?;
+    Ok(Some(out["conversation"].take()).filter(|c| c.is_object()))
 }
 
 #[cfg(test)]

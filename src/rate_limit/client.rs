@@ -50,6 +50,27 @@ async fn ask(env: &Env, key: &str, url: &str) -> Result<Decision, String> {
     resp.json::<Decision>().await.map_err(|e| e.to_string())
 }
 
+/// Takes or renews (or with `close`, gives back) event stream `lease` of
+/// the principal `key`: false when `max` streams are already open. An
+/// unreachable limiter lets the stream through (it is logged).
+pub async fn stream_lease(env: &Env, key: &str, lease: &str, max: u32, close: bool) -> bool {
+    let url = format!(
+        "https://rate-limiter.internal/streams?lease={lease}&max={max}{}",
+        if close { "&close=1" } else { "" }
+    );
+    let asked = async {
+        let namespace = env.durable_object(BINDING)?;
+        namespace.get_by_name(key)?.fetch_with_str(&url).await
+    };
+    match asked.await {
+        Ok(resp) => resp.status_code() != 429,
+        Err(e) => {
+            console_error!("rate limiter unreachable for the streams of {key}: {e}");
+            true
+        }
+    }
+}
+
 /// Counts one request of `key` (e.g. `user:<id>`, `ip:<addr>`).
 ///
 /// `Ok(Some(d))` with `d.allowed` false is a refusal for the caller to turn

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod log;
 pub mod object;
+pub mod streams;
 pub mod window;
 
 use crate::http::context::RequestContext;

@@ -29,16 +29,22 @@ use worker::{
 };
 
 use super::log::{Log, Row};
+use super::streams::Leases;
 use super::window::Check;
 
 /// How long admitted requests wait in memory before being saved in one batch.
 pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
-/// The Durable Object class (binding `RATE_LIMITER`).
-#[durable_object]
+/// The Durable Object class (binding `RATE_LIMITER`). Only `fetch` and
+/// `alarm` are bound: the WebSocket and socket handlers it never gets would
+/// only add code to the script.
+#[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
     shared: Rc<Shared>,
+    /// The principal's open event streams (in memory: after a restart the
+    /// live streams take their leases back when they renew).
+    streams: RefCell<Leases>,
 }
 
 /// What the request handler and the flush timer share.
@@ -163,12 +169,36 @@ impl DurableObject for RateLimiter {
             window_ms: Cell::new(None),
             flush_scheduled: Cell::new(false),
         });
-        Self { state, shared }
+        Self {
+            state,
+            shared,
+            streams: RefCell::default(),
+        }
     }
 
-    /// `GET /check?window_ms=N&bucket=NAME:LIMIT&bucket=…` → a `Decision`.
+    /// `GET /check?window_ms=N&bucket=NAME:LIMIT&bucket=…` → a `Decision`;
+    /// `GET /streams?lease=ID&max=N` takes or renews an event stream's
+    /// lease (204, or 429 when `max` are live), `&close=1` gives it back.
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let (window_ms, checks) = parse_check(&req.url()?);
+        let url = req.url()?;
+        if url.path() == "/streams" {
+            let q = |name: &str| {
+                url.query_pairs()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let (lease, max) = (q("lease"), q("max").parse().unwrap_or(0));
+            let mut streams = self.streams.borrow_mut();
+            let granted = if q("close").is_empty() {
+                streams.open(&lease, max, now_ms())
+            } else {
+                streams.close(&lease);
+                true
+            };
+            return Ok(Response::empty()?.with_status(if granted { 204 } else { 429 }));
+        }
+        let (window_ms, checks) = parse_check(&url);
         self.shared.window_ms.set(Some(window_ms));
         let decision = self
             .shared

@@ -13,6 +13,7 @@ mod conversation_list;
 mod conversations;
 mod db_down;
 mod docs_pages;
+mod events;
 mod fallback;
 mod http_basics;
 mod http_transport;

@@ -397,6 +397,7 @@ mod db;
 mod jwt;
 mod sse;
 mod standin;
+mod watch;
 
 pub use accounts::*;
 pub use conversations::*;
@@ -404,3 +405,4 @@ pub use db::*;
 pub use jwt::*;
 pub use sse::*;
 pub use standin::*;
+pub use watch::*;

@@ -215,7 +215,9 @@ async fn titles_and_usage_stats() {
             json!({"user_id": uid, "conversation_id": cid, "title": "Hello", "usage": usage}),
         )
         .await;
-    assert_eq!(titled, json!({"outcome": "titled"}));
+    assert_eq!(titled["outcome"], "titled");
+    assert_eq!(titled["conversation"]["id"], json!(cid));
+    assert_eq!(titled["conversation"]["title"], "Hello");
     let kept = db
         .call(
             "set_title",

@@ -190,6 +190,8 @@ pub(crate) fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<S
         // Short enough that fallback on a stall and pings are testable.
         ("FIRST_TOKEN_TIMEOUT_MS".into(), "2000".into()),
         ("STREAM_PING_INTERVAL_MS".into(), "1000".into()),
+        // Short enough that the events' retention alarm is testable.
+        ("EVENT_RETENTION_SECONDS".into(), "8".into()),
         ("MODEL_LIMITS".into(), harness::TEST_MODEL_LIMITS.into()),
         // Tests share one client IP and run in parallel: limits out of the
         // way here; the ratelimit phase sets small ones.
