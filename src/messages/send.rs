@@ -2,7 +2,8 @@
 //! (Anthropic-format Server-Sent Events). Both store the user message before
 //! the model is called; the answer is stored with the status it ended in, so
 //! nothing produced is lost and nothing partial is marked complete. A stream
-//! ends (`message_stop`) only once its answer is stored.
+//! ends (`message_stop`) only once its answer is stored, and with an `error`
+//! event when it could not be.
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
@@ -165,19 +166,27 @@ fn event_stream(resp: Response) -> Result<Response, ApiError> {
 }
 
 /// Sends encoded events to the client's response stream, holding back the
-/// closing events until [`ChannelSink::release`] (or the sink's drop).
+/// closing events (`message_delta`, `message_stop`) until the answer is
+/// stored ([`ChannelSink::stored`]). A sink dropped with them still held
+/// (storing failed, or the database could not be reached) ends the stream
+/// with an `error` event instead: a client is never told an answer
+/// succeeded that was not kept.
 struct ChannelSink {
     tx: UnboundedSender<Vec<u8>>,
     held: Option<String>,
 }
+
+/// What a stream ends with when its finished answer could not be stored.
+pub const NOT_STORED: &str =
+    "the answer could not be stored and is lost; your message was saved, send it again";
 
 impl ChannelSink {
     fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
         ChannelSink { tx, held: None }
     }
 
-    /// Sends what was held back.
-    fn release(&mut self) {
+    /// The answer is stored: sends what was held back.
+    fn stored(&mut self) {
         if let Some(end) = self.held.take() {
             let _ = self.tx.unbounded_send(end.into_bytes());
         }
@@ -186,7 +195,8 @@ impl ChannelSink {
 
 impl Drop for ChannelSink {
     fn drop(&mut self) {
-        self.release();
+        // Dropped before `stored`: the database was not reached.
+        self.not_stored("overloaded_error");
     }
 }
 
@@ -198,6 +208,16 @@ impl Sink for ChannelSink {
     fn end(&mut self, events: String) -> bool {
         self.held = Some(events);
         !self.tx.is_closed()
+    }
+
+    /// The answer was not stored: drops the closing events and ends the
+    /// stream with an `error` event of this type.
+    fn not_stored(&mut self, error_type: &str) {
+        if self.held.take().is_some() {
+            let _ = self
+                .tx
+                .unbounded_send(Encoder::error_event(error_type, NOT_STORED).into_bytes());
+        }
     }
 }
 
@@ -237,9 +257,15 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         let outcome = &outcome;
         let stored = db::with_client(&env, |c| async move {
             let body = finish(&c, &prep, outcome).await;
-            sink.release();
+            match &body {
+                Ok(Some(_)) => sink.stored(),
+                Ok(None) => sink.not_stored("not_found_error"),
+                Err(e) => sink.not_stored(e.error_type()),
+            }
             drop(sink);
-            title_if_needed(&c, config, &prep, outcome).await;
+            if matches!(body, Ok(Some(_))) {
+                title_if_needed(&c, config, &prep, outcome).await;
+            }
             body
         })
         .await;
@@ -249,4 +275,52 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
     });
     let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
     event_stream(Response::from_stream(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(rx: &mut futures::channel::mpsc::UnboundedReceiver<Vec<u8>>) -> String {
+        let mut out = String::new();
+        while let Ok(bytes) = rx.try_recv() {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn the_closing_events_go_out_only_once_stored() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        assert!(sink.end("event: message_stop\n\n".into()));
+        assert_eq!(drain(&mut rx), "", "held until stored");
+        sink.stored();
+        drop(sink);
+        assert_eq!(drain(&mut rx), "event: message_stop\n\n");
+    }
+
+    #[test]
+    fn an_answer_not_stored_ends_with_an_error_event() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        sink.end("event: message_stop\n\n".into());
+        sink.not_stored("api_error");
+        drop(sink);
+        let out = drain(&mut rx);
+        assert!(out.starts_with("event: error\n"), "{out}");
+        assert!(out.contains(r#""type":"api_error""#), "{out}");
+        assert!(!out.contains("message_stop"), "{out}");
+    }
+
+    #[test]
+    fn a_sink_dropped_before_storing_ends_with_an_error_event() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        sink.end("event: message_stop\n\n".into());
+        drop(sink);
+        let out = drain(&mut rx);
+        assert!(out.contains(r#""type":"overloaded_error""#), "{out}");
+        assert!(!out.contains("message_stop"), "{out}");
+    }
 }

@@ -28,4 +28,5 @@ mod smoke;
 mod stream;
 mod thinking;
 mod titles;
+mod unstored;
 mod usage;
