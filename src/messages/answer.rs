@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::http::ApiError;
 use crate::llm::fallback::{Attempt, Failure};
 use crate::sse::think::ThinkSplitter;
 use crate::sse::{LlmEvent, StopReason};
@@ -75,6 +76,22 @@ pub struct Outcome {
     pub stop: StopReason,
     /// Every failed attempt, in order.
     pub failures: Vec<(Attempt, Failure)>,
+}
+
+/// What a send answers when every provider failed (its user message stays).
+pub const ALL_FAILED: &str = "every model provider failed; your message was saved, try again";
+
+impl Outcome {
+    /// The error of an answer that never started ([`Ending::Failed`]): 400
+    /// `invalid_request_error` when the last provider refused the request
+    /// itself (a 4xx no fallback can fix, such as a prompt too long for the
+    /// model), else 502 `overloaded_error`. Never the provider's own text.
+    pub fn failed_error(&self) -> ApiError {
+        match self.failures.last().and_then(|(_, f)| f.refusal()) {
+            Some(message) => ApiError::InvalidRequest(message.into()),
+            None => ApiError::ProvidersFailed(ALL_FAILED.into()),
+        }
+    }
 }
 
 /// Timing of the relay.

@@ -127,6 +127,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
     let body = finish(c, &prep, &outcome).await?;
     let ending = outcome.ending;
+    let failed = outcome.failed_error();
     if prep.needs_title && ending == Ending::Complete {
         let (env, config) = (rc.env.clone(), rc.config);
         rc.ctx.wait_until(async move {
@@ -139,9 +140,7 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     }
     match body {
         Some(body) if ending != Ending::Failed => Ok(respond::json(201, &body)?),
-        None if ending == Ending::Failed => Err(ApiError::ProvidersFailed(
-            "every model provider failed; your message was saved, try again".into(),
-        )),
+        None if ending == Ending::Failed => Err(failed),
         _ => Err(ApiError::NotFound("conversation not found".into())),
     }
 }
@@ -246,10 +245,8 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         if outcome.ending == Ending::Failed {
             let estimate = prep.attempts.first().map_or(0, |a| a.input_estimate);
             let mut encoder = Encoder::new(&answer_id, &prep.call.model, estimate);
-            sink.send(encoder.error(
-                "overloaded_error",
-                "every model provider failed; your message was saved, try again",
-            ));
+            let failed = outcome.failed_error();
+            sink.send(encoder.error(failed.error_type(), &failed.public_message()));
         }
         // The closing events (`message_delta`, `message_stop`) go out once
         // the answer is stored, so a client that sends its next message at

@@ -22,6 +22,7 @@ mod models;
 mod openapi;
 mod passwords;
 mod rate_limits;
+mod refusals;
 mod sdk_conformance;
 mod send;
 mod smoke;
