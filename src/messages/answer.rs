@@ -103,7 +103,15 @@ pub struct Timing {
     pub ping_every: Duration,
     /// Silence after which the upstream counts as lost.
     pub idle_limit: Duration,
+    /// Longest an answer may stream once its first token came; a longer one
+    /// is cut off and stored `incomplete` (so that an `Idempotency-Key`'s
+    /// lease can cover every legitimate answer).
+    pub answer_limit: Duration,
 }
+
+/// [`Timing::answer_limit`]: five minutes, several times what the longest
+/// answer the catalogue allows takes at the providers' speeds.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(300);
 
 impl Timing {
     /// The timing configured for this deployment.
@@ -113,6 +121,7 @@ impl Timing {
             first_token: first,
             ping_every: Duration::from_millis(config.stream_ping_interval_ms),
             idle_limit: first.saturating_mul(4).max(Duration::from_secs(60)),
+            answer_limit: ANSWER_LIMIT,
         }
     }
 }

@@ -16,6 +16,7 @@ mod docs_pages;
 mod fallback;
 mod http_basics;
 mod idempotency;
+mod leases;
 mod messages_list;
 mod misconfig;
 mod models;
