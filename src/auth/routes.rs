@@ -183,7 +183,9 @@ async fn refresh_token_field(req: &mut Request) -> Result<String, ApiError> {
     Ok(value)
 }
 
-/// `POST /api/v1/auth/refresh`: rotation with reuse detection.
+/// `POST /api/v1/auth/refresh`: rotation with reuse detection, and a grace
+/// window ([`repo::REFRESH_GRACE_SECONDS`]) in which the same rotation
+/// repeated returns the same new refresh token.
 pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, c) = (ctx.rc()?, ctx.take_db()?);
     let presented = refresh_token_field(&mut ctx.req).await?;
@@ -191,7 +193,9 @@ pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
     if !secrets::looks_like(&presented, REFRESH_PREFIX) {
         return Err(invalid());
     }
-    let next = secrets::new_secret(REFRESH_PREFIX).map_err(internal)?;
+    // Derived from the token presented: repeating this rotation within the
+    // grace window asks for (and gets) the same successor.
+    let next = secrets::successor(&rc.config.jwt_secret, &presented);
     let expires = now_utc() + Duration::days(i64::from(rc.config.refresh_token_days));
     let rotation = repo::rotate_refresh(
         &c,

@@ -23,6 +23,7 @@ mod models;
 mod openapi;
 mod passwords;
 mod rate_limits;
+mod refresh_grace;
 mod refusals;
 mod sdk_conformance;
 mod send;
