@@ -73,6 +73,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 429: rate limited; retry after this many seconds.
     RateLimited { retry_after: u64 },
+    /// 429: too many login attempts for one account; retry after this many seconds.
+    TooManyLogins { retry_after: u64 },
     /// 500: unexpected; the string is for the log only.
     Internal(String),
     /// 500: the deployment's configuration is invalid; the message names the
@@ -96,7 +98,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge => 413,
             ApiError::Validation(_) => 422,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::TooManyLogins { .. } => 429,
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
             ApiError::ProvidersFailed(_) => 502,
             ApiError::Unavailable(_) => 503,
@@ -114,7 +116,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooLarge => "request_too_large",
-            ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. } | ApiError::TooManyLogins { .. } => "rate_limit_error",
             ApiError::Internal(_) | ApiError::Misconfigured(_) => "api_error",
             ApiError::ProvidersFailed(_) | ApiError::Unavailable(_) => "overloaded_error",
         }
@@ -141,6 +143,9 @@ impl ApiError {
             },
             ApiError::RateLimited { retry_after } => {
                 format!("rate limit exceeded; retry in {retry_after} s")
+            }
+            ApiError::TooManyLogins { retry_after } => {
+                format!("too many login attempts for this account; retry in {retry_after} s")
             }
             ApiError::Internal(_) => "internal server error".into(),
         }
@@ -174,7 +179,7 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             ApiError::MethodNotAllowed { allow } => vec![("Allow", allow.join(", "))],
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after } | ApiError::TooManyLogins { retry_after } => {
                 vec![("Retry-After", retry_after.to_string())]
             }
             _ => Vec::new(),
