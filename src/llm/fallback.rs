@@ -65,6 +65,9 @@ pub enum Failure {
     Status { status: u16, message: String },
     /// The stream broke or carried an error.
     Stream(String),
+    /// The client left before the first token: the attempt was abandoned
+    /// and no other is tried.
+    ClientGone,
 }
 
 impl Failure {
@@ -75,6 +78,7 @@ impl Failure {
     pub fn allows_fallback(&self) -> bool {
         match self {
             Failure::Connect(_) | Failure::Timeout | Failure::Stream(_) => true,
+            Failure::ClientGone => false,
             Failure::Status { status, message } => match status {
                 401 | 403 | 404 | 408 | 409 | 429 | 498 | 500..=599 => true,
                 400 => {
@@ -127,6 +131,7 @@ impl Failure {
             Failure::Timeout => "timed out before the first token".into(),
             Failure::Status { status, message } => format!("HTTP {status}: {message}"),
             Failure::Stream(e) => format!("stream failed: {e}"),
+            Failure::ClientGone => "the client left before the first token".into(),
         }
     }
 }
@@ -243,6 +248,7 @@ mod tests {
             status(404, "The model `x` does not exist"),
             status(400, "model_decommissioned"),
             status(401, "bad key"),
+            Failure::ClientGone,
         ] {
             assert_eq!(retryable.refusal(), None, "{retryable:?}");
         }

@@ -21,6 +21,11 @@ pub trait Sink {
     fn end(&mut self, events: String) -> bool {
         self.send(events)
     }
+
+    /// Whether anyone still reads (false once the client has gone away).
+    fn is_open(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that drops everything (the non-streaming route still runs the

@@ -6,6 +6,7 @@
 //! event when it could not be.
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::channel::oneshot;
 use futures::StreamExt;
 use serde_json::Value;
 use worker::{console_error, console_warn, Response};
@@ -112,7 +113,21 @@ async fn finish(
     .await
 }
 
-/// `POST /api/v1/conversations/{id}/messages`.
+/// What the non-streaming route's answer task hands to its response.
+struct Handover {
+    /// `send_finish`'s response body (see [`finish`]).
+    body: Result<Option<Value>, ApiError>,
+    /// How the answer ended.
+    ending: Ending,
+    /// The error to answer when no provider answered.
+    failed: ApiError,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`. The answer is produced and
+/// stored in `wait_until`, and the response waits for it: a client that
+/// leaves does not cancel the model call half-way, so the answer (and its
+/// usage) is stored all the same, within the platform's limit on work after
+/// a disconnect.
 pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
     let (rc, c) = (&*rc, &c);
@@ -124,23 +139,35 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let outcome = prep.answer(rc.config, &rc.request_id, &mut Discard).await;
-    let body = finish(c, &prep, &outcome).await?;
-    let ending = outcome.ending;
-    let failed = outcome.failed_error();
-    if prep.needs_title && ending == Ending::Complete {
-        let (env, config) = (rc.env.clone(), rc.config);
-        rc.ctx.wait_until(async move {
-            let _ = db::with_client(&env, |c| async move {
-                title_if_needed(&c, config, &prep, &outcome).await;
-                Ok(())
-            })
-            .await;
-        });
-    }
-    match body {
-        Some(body) if ending != Ending::Failed => Ok(respond::json(201, &body)?),
-        None if ending == Ending::Failed => Err(failed),
+    let (tx, rx) = oneshot::channel::<Handover>();
+    let (env, config, rid) = (rc.env.clone(), rc.config, rc.request_id.clone());
+    rc.ctx.wait_until(async move {
+        let outcome = prep.answer(config, &rid, &mut Discard).await;
+        let outcome = &outcome;
+        let stored = db::with_client(&env, |c| async move {
+            let body = finish(&c, &prep, outcome).await;
+            let stored = matches!(body, Ok(Some(_)));
+            let _ = tx.send(Handover {
+                body,
+                ending: outcome.ending,
+                failed: outcome.failed_error(),
+            });
+            if stored {
+                title_if_needed(&c, config, &prep, outcome).await;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = stored {
+            console_error!("[{rid}] could not store the answer: {e:?}");
+        }
+    });
+    let answered = rx.await.map_err(|_| {
+        ApiError::Unavailable("database unreachable; the answer could not be stored".into())
+    })?;
+    match answered.body? {
+        Some(body) if answered.ending != Ending::Failed => Ok(respond::json(201, &body)?),
+        None if answered.ending == Ending::Failed => Err(answered.failed),
         _ => Err(ApiError::NotFound("conversation not found".into())),
     }
 }
@@ -190,6 +217,16 @@ impl ChannelSink {
             let _ = self.tx.unbounded_send(end.into_bytes());
         }
     }
+
+    /// The answer was not stored: drops the closing events and ends the
+    /// stream with an `error` event of this type.
+    fn not_stored(&mut self, error_type: &str) {
+        if self.held.take().is_some() {
+            let _ = self
+                .tx
+                .unbounded_send(Encoder::error_event(error_type, NOT_STORED).into_bytes());
+        }
+    }
 }
 
 impl Drop for ChannelSink {
@@ -209,14 +246,8 @@ impl Sink for ChannelSink {
         !self.tx.is_closed()
     }
 
-    /// The answer was not stored: drops the closing events and ends the
-    /// stream with an `error` event of this type.
-    fn not_stored(&mut self, error_type: &str) {
-        if self.held.take().is_some() {
-            let _ = self
-                .tx
-                .unbounded_send(Encoder::error_event(error_type, NOT_STORED).into_bytes());
-        }
+    fn is_open(&self) -> bool {
+        !self.tx.is_closed()
     }
 }
 

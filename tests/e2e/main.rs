@@ -6,6 +6,7 @@
 
 mod support;
 
+mod abandoned;
 mod api_keys;
 mod auth;
 mod context_window;
