@@ -70,6 +70,13 @@ pub struct Config {
     pub rate_limit_ai: u32,
     /// Register/login/refresh per client IP per minute (`RATE_LIMIT_AUTH`, default 10).
     pub rate_limit_auth: u32,
+    /// Requests per client IP per minute that cost a query before their
+    /// user is known: API-key requests and `/health?deep=1`
+    /// (`RATE_LIMIT_IP`, default 600).
+    pub rate_limit_ip: u32,
+    /// Login attempts per account (normalised e-mail) per minute, in
+    /// addition to the per-IP limit (`RATE_LIMIT_LOGIN`, default 5).
+    pub rate_limit_login: u32,
     /// Length of the sliding rate-limit window in seconds
     /// (`RATE_LIMIT_WINDOW_SECONDS`, default 60).
     pub rate_limit_window_seconds: u32,
@@ -163,6 +170,8 @@ impl Config {
         let rate_limit_standard = number("RATE_LIMIT_STANDARD", 60, 1, 1_000_000);
         let rate_limit_ai = number("RATE_LIMIT_AI", 10, 1, 1_000_000);
         let rate_limit_auth = number("RATE_LIMIT_AUTH", 10, 1, 1_000_000);
+        let rate_limit_ip = number("RATE_LIMIT_IP", 600, 1, 1_000_000);
+        let rate_limit_login = number("RATE_LIMIT_LOGIN", 5, 1, 1_000_000);
         let rate_limit_window_seconds = number("RATE_LIMIT_WINDOW_SECONDS", 60, 1, 3_600);
         let first_token_timeout_ms =
             u64::from(number("FIRST_TOKEN_TIMEOUT_MS", 15_000, 100, 120_000));
@@ -210,6 +219,8 @@ impl Config {
             rate_limit_standard,
             rate_limit_ai,
             rate_limit_auth,
+            rate_limit_ip,
+            rate_limit_login,
             rate_limit_window_seconds,
             first_token_timeout_ms,
             stream_ping_interval_ms,
@@ -285,6 +296,7 @@ mod tests {
             (c.rate_limit_standard, c.rate_limit_ai, c.rate_limit_auth),
             (60, 10, 10)
         );
+        assert_eq!((c.rate_limit_ip, c.rate_limit_login), (600, 5));
         assert_eq!(c.groq_api_key, None);
         assert_eq!(c.allowed_origins, AllowedOrigins::List(vec![]));
         assert_eq!(

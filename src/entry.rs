@@ -9,14 +9,13 @@ use std::sync::OnceLock;
 
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
-use crate::app::{self, Access, Ctx, Resolution, RouteSpec};
+use crate::app::{self, Access, Ctx, Kind, Resolution, RouteSpec};
 use crate::auth::{self, Principal, Verified};
 use crate::config::{Config, ConfigError};
 use crate::db;
 use crate::http::context::RequestContext;
 use crate::http::ctx::misconfigured;
 use crate::http::headers::{cors_headers, hides_timing, preflight_headers, request_id};
-use crate::http::request::header;
 use crate::http::{respond, ApiError};
 use crate::rate_limit;
 
@@ -119,7 +118,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// Order matters: credentials are checked and the limiter decides before
 /// any query runs where possible: the per-IP limit of the public routes
 /// before the connection opens, an access token's user limit while it opens
-/// (a refused request closes it unused); an API key is looked up first.
+/// (a refused request closes it unused); an API key counts against its
+/// client IP's lookup limit first, then is looked up, then its user's
+/// limit decides.
 /// Routes that open no database (see [`RouteSpec::opens_database`]) run
 /// straight away, even when the configuration is invalid.
 #[allow(clippy::too_many_arguments)]
@@ -155,7 +156,7 @@ async fn dispatch(
     }
     let rc = rc.ok_or_else(misconfigured)?;
     let verified = authenticate(route, &rc, &handler_ctx.req, &handler_ctx.params)?;
-    limit_by_ip(route, &rc, &handler_ctx.req).await?;
+    limit_by_ip(route, &rc, &handler_ctx.req, verified.as_ref()).await?;
     // An access token names its user: the limiter decides while the
     // database connection opens, and no query runs for a refused request.
     let gate = {
@@ -201,17 +202,21 @@ fn authenticate(
     }
 }
 
-/// Counts a public route's request against the client IP's limits, before
-/// any connection opens.
+/// Counts a request against the client IP's limits before any connection
+/// opens: a public route's own limit, and for an API key (whose user is
+/// known only after a query) the per-IP limit of lookups.
 async fn limit_by_ip(
     route: &RouteSpec,
     rc: &RequestContext,
     req: &Request,
+    verified: Option<&Verified>,
 ) -> Result<(), ApiError> {
-    match (route.access, route.limit) {
-        (Access::Public, Some(kind)) => {
-            let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
-            rate_limit::enforce(rc, &format!("ip:{ip}"), kind).await
+    match (route.access, route.limit, verified) {
+        (Access::Public, Some(kind), _) => {
+            rate_limit::enforce(rc, &rate_limit::ip_key(req), kind).await
+        }
+        (_, _, Some(Verified::ApiKey(_))) => {
+            rate_limit::enforce(rc, &rate_limit::ip_key(req), Kind::Ip).await
         }
         _ => Ok(()),
     }

@@ -1,5 +1,6 @@
 //! `GET /health`: liveness, and with `?deep=1` a call of `api.health`
-//! over whichever transport is configured (named in the log only).
+//! over whichever transport is configured (named in the log only; limited
+//! per client IP, as it is public).
 //!
 //! Publicly it says only ok or not ok: which setting is wrong, or why the
 //! database cannot be reached, goes to the log, never to the client.
@@ -10,6 +11,7 @@ use worker::{console_error, Response};
 use crate::db;
 use crate::http::ctx::Ctx;
 use crate::http::{respond, ApiError};
+use crate::rate_limit::{self, client::Kind};
 
 /// The version reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,6 +62,10 @@ pub async fn handle(ctx: Ctx) -> Result<Response, ApiError> {
         return Err(not_ok(false));
     }
     if deep {
+        // Public and costing a database round trip: limited per client IP
+        // (`RATE_LIMIT_IP`) before it runs.
+        let rc = ctx.rc()?;
+        rate_limit::enforce(&rc, &rate_limit::ip_key(&ctx.req), Kind::Ip).await?;
         // `api.health`: the database answers and its API is installed.
         let transport = &ctx.config()?.database;
         db::with_db(ctx.env(), transport, |db| async move {

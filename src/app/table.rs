@@ -30,7 +30,7 @@ const fn doc(
 pub(super) const TABLE: &[RouteSpec] = &[
     RouteSpec { method: "GET", pattern: "/health", access: Public, limit: None,
         handler: handler!(health::handle),
-        doc: doc("getHealth", "Liveness; with ?deep=1 also a database round trip", "Service", &[400, 500, 503]) },
+        doc: doc("getHealth", "Liveness; with ?deep=1 also a database round trip", "Service", &[400, 429, 500, 503]) },
     RouteSpec { method: "GET", pattern: "/openapi.json", access: Public, limit: None,
         handler: handler!(docs::openapi::serve),
         doc: doc("getOpenApi", "This API's OpenAPI 3.1 document", "Service", &[500]) },

@@ -135,8 +135,14 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Rotates a refresh token (one round trip, one transaction; concurrent
-/// presentations of one token count as reuse).
+/// Seconds after a rotation during which presenting the rotated token
+/// again for the same successor repeats that rotation instead of counting
+/// as reuse (two tabs refreshing at once, a retry after a lost response).
+pub const REFRESH_GRACE_SECONDS: u32 = 10;
+
+/// Rotates a refresh token (one round trip, one transaction). The same
+/// rotation repeated within [`REFRESH_GRACE_SECONDS`] answers `Rotated`
+/// again; any other presentation of a used token is reuse.
 pub async fn rotate_refresh(
     db: &dyn Database,
     fingerprint: &str,
@@ -144,7 +150,8 @@ pub async fn rotate_refresh(
     new_expires_at: DateTime<Utc>,
 ) -> Result<Rotation, ApiError> {
     let args = json!({"token_hash": fingerprint, "new_token_hash": new_fingerprint,
-                      "new_expires_at": new_expires_at.to_rfc3339()});
+                      "new_expires_at": new_expires_at.to_rfc3339(),
+                      "grace_seconds": REFRESH_GRACE_SECONDS});
     call(db, "refresh", args).await
 }
 

@@ -15,6 +15,7 @@ use crate::http::context::RequestContext;
 use crate::http::ctx::Ctx;
 use crate::http::request::read_object;
 use crate::http::{respond, ApiError};
+use crate::rate_limit::{self, client::Kind};
 use crate::runtime::now_utc;
 
 /// Longest API key name, in characters.
@@ -116,10 +117,19 @@ pub async fn register(mut ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `POST /api/v1/auth/login`. Unknown e-mail and wrong password cost the
-/// same (a dummy hash is verified) and answer the same 401.
+/// same (a dummy hash is verified) and answer the same 401. Attempts are
+/// limited per account (`RATE_LIMIT_LOGIN`) besides per IP; that limit
+/// fails closed (503) when the limiter cannot be reached.
 pub async fn login(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, c) = (ctx.rc()?, ctx.take_db()?);
     let (email, pw) = credentials(&mut ctx.req, false).await?;
+    if !email.is_empty() {
+        // Per account, after the per-IP limit: guessing one account's
+        // password from many addresses is slowed too. The key is a hash of
+        // the normalised e-mail, so the address stays out of the limiter.
+        let key = format!("login:{}", secrets::fingerprint(&email));
+        rate_limit::enforce(&rc, &key, Kind::Login).await?;
+    }
     let refused = || ApiError::Authentication("invalid email or password".into());
     let refresh = Issued::new(&rc)?;
     let found = if email.is_empty() || pw.chars().count() > password::MAX_LEN {
@@ -184,7 +194,9 @@ async fn refresh_token_field(req: &mut Request) -> Result<String, ApiError> {
     Ok(value)
 }
 
-/// `POST /api/v1/auth/refresh`: rotation with reuse detection.
+/// `POST /api/v1/auth/refresh`: rotation with reuse detection, and a grace
+/// window ([`repo::REFRESH_GRACE_SECONDS`]) in which the same rotation
+/// repeated returns the same new refresh token.
 pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, c) = (ctx.rc()?, ctx.take_db()?);
     let presented = refresh_token_field(&mut ctx.req).await?;
@@ -192,7 +204,9 @@ pub async fn refresh(mut ctx: Ctx) -> Result<Response, ApiError> {
     if !secrets::looks_like(&presented, REFRESH_PREFIX) {
         return Err(invalid());
     }
-    let next = secrets::new_secret(REFRESH_PREFIX).map_err(internal)?;
+    // Derived from the token presented: repeating this rotation within the
+    // grace window asks for (and gets) the same successor.
+    let next = secrets::successor(&rc.config.jwt_secret, &presented);
     let expires = now_utc() + Duration::days(i64::from(rc.config.refresh_token_days));
     let rotation = repo::rotate_refresh(
         &c,

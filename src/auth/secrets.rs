@@ -40,6 +40,25 @@ pub fn looks_like(value: &str, prefix: &str) -> bool {
     })
 }
 
+/// The refresh token that replaces `presented` when it rotates:
+/// [`REFRESH_PREFIX`] + base64url of HMAC-SHA256(`key`, label + `presented`).
+/// Derived, not random, so that the same rotation repeated (two tabs at
+/// once, a retry after a lost response) yields the same successor, which
+/// the database recognises within its grace window. Unpredictable without
+/// `key` (the deployment's `JWT_SECRET`).
+pub fn successor(key: &str, presented: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"refresh-token-successor\n");
+    mac.update(presented.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "{REFRESH_PREFIX}{}",
+        Base64UrlUnpadded::encode_string(&bytes)
+    )
+}
+
 /// Lower-case hex SHA-256: how tokens and keys are stored.
 pub fn fingerprint(value: &str) -> String {
     Sha256::digest(value.as_bytes())
@@ -69,6 +88,24 @@ mod tests {
         assert!(!looks_like(&a, REFRESH_PREFIX));
         assert!(!looks_like("cak_short", API_KEY_PREFIX));
         assert!(!looks_like(&format!("{a}x"), API_KEY_PREFIX));
+    }
+
+    #[test]
+    fn successors_are_derived_keyed_and_shaped_like_tokens() {
+        let t = new_secret(REFRESH_PREFIX).unwrap();
+        let next = successor("k".repeat(32).as_str(), &t);
+        assert!(looks_like(&next, REFRESH_PREFIX), "{next}");
+        assert_eq!(
+            next,
+            successor("k".repeat(32).as_str(), &t),
+            "the same rotation"
+        );
+        assert_ne!(next, successor("j".repeat(32).as_str(), &t), "keyed");
+        assert_ne!(
+            next,
+            successor("k".repeat(32).as_str(), &next),
+            "a chain moves on"
+        );
     }
 
     #[test]

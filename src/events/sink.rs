@@ -22,6 +22,10 @@ impl Sink for Tee<'_> {
         self.inner.end(events)
     }
 
+    fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+
     fn answering(&mut self, model: &str, provider: &str) {
         self.events.answering(model, provider);
     }

@@ -78,6 +78,8 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     /// 429: the user already holds this many open event streams.
     TooManyStreams { limit: u32 },
+    /// 429: too many login attempts for one account; retry after this many seconds.
+    TooManyLogins { retry_after: u64 },
     /// 500: unexpected; the string is for the log only.
     Internal(String),
     /// 500: the deployment's configuration is invalid; the message names the
@@ -103,7 +105,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge => 413,
             ApiError::Validation(_) => 422,
-            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } | ApiError::TooManyLogins { .. } => 429,
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
             ApiError::ProvidersFailed(_) => 502,
             ApiError::Unavailable(_) => 503,
@@ -122,7 +124,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooLarge => "request_too_large",
-            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyStreams { .. }
+            | ApiError::TooManyLogins { .. } => "rate_limit_error",
             ApiError::Internal(_) | ApiError::Misconfigured(_) => "api_error",
             ApiError::ProvidersFailed(_) | ApiError::Unavailable(_) | ApiError::TimedOut(_) => {
                 "overloaded_error"
@@ -156,6 +160,9 @@ impl ApiError {
             ApiError::TooManyStreams { limit } => format!(
                 "too many open event streams: at most {limit} per user at once; close one and retry"
             ),
+            ApiError::TooManyLogins { retry_after } => {
+                format!("too many login attempts for this account; retry in {retry_after} s")
+            }
             ApiError::Internal(_) => "internal server error".into(),
         }
     }
@@ -188,7 +195,7 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             ApiError::MethodNotAllowed { allow } => vec![("Allow", allow.join(", "))],
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after } | ApiError::TooManyLogins { retry_after } => {
                 vec![("Retry-After", retry_after.to_string())]
             }
             ApiError::TooManyStreams { .. } => vec![("Retry-After", STREAM_RETRY_AFTER.into())],

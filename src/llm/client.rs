@@ -117,14 +117,14 @@ pub async fn open(req: &UpstreamRequest, limit: Duration) -> Result<Upstream, Fa
         .with_body(Some(req.body.as_str().into()));
     let request = Request::new_with_init(&req.url, &init)
         .map_err(|e| Failure::Connect(format!("bad request: {e}")))?;
-    let abort = AbortController::default();
-    let signal = abort.signal();
+    // Aborts the request if this future is dropped before it answers (the
+    // client left while waiting) or gives up; an answer takes it over.
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let mut abort = AbortOnDrop(Some(controller));
     let sent = timeout(limit, Fetch::Request(request).send_with_signal(&signal)).await;
     let mut resp = match sent {
-        None => {
-            abort.abort();
-            return Err(Failure::Timeout);
-        }
+        None => return Err(Failure::Timeout),
         Some(Err(e)) => return Err(Failure::Connect(e.to_string())),
         Some(Ok(resp)) => resp,
     };
@@ -144,6 +144,17 @@ pub async fn open(req: &UpstreamRequest, limit: Duration) -> Result<Upstream, Fa
         .map_err(|e| Failure::Stream(format!("no body: {e}")))?;
     Ok(Upstream {
         body,
-        abort: Some(abort),
+        abort: abort.0.take(),
     })
+}
+
+/// Aborts a request that is still pending when dropped.
+struct AbortOnDrop(Option<AbortController>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(abort) = self.0.take() {
+            abort.abort();
+        }
+    }
 }

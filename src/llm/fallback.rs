@@ -65,6 +65,9 @@ pub enum Failure {
     Status { status: u16, message: String },
     /// The stream broke or carried an error.
     Stream(String),
+    /// The client left before the first token: the attempt was abandoned
+    /// and no other is tried.
+    ClientGone,
 }
 
 impl Failure {
@@ -75,6 +78,7 @@ impl Failure {
     pub fn allows_fallback(&self) -> bool {
         match self {
             Failure::Connect(_) | Failure::Timeout | Failure::Stream(_) => true,
+            Failure::ClientGone => false,
             Failure::Status { status, message } => match status {
                 401 | 403 | 404 | 408 | 409 | 429 | 498 | 500..=599 => true,
                 400 => {
@@ -86,6 +90,40 @@ impl Failure {
         }
     }
 
+    /// What the client is told when this failure ended the last attempt and
+    /// the request itself is at fault (a 4xx no other model or provider
+    /// can fix: the prompt too long for the model, an invalid argument):
+    /// a message of ours, never the provider's text. `None` for failures a
+    /// retry may cure (timeouts, 429, 5xx, one provider's key or model).
+    pub fn refusal(&self) -> Option<&'static str> {
+        let Failure::Status { status, message } = self else {
+            return None;
+        };
+        if !matches!(status, 400 | 413 | 422) {
+            return None;
+        }
+        let m = message.to_ascii_lowercase();
+        let too_long = [
+            "context_length",
+            "context length",
+            "context window",
+            "too long",
+            "too large",
+            "too many tokens",
+            "maximum number of tokens",
+            "reduce the length",
+        ]
+        .iter()
+        .any(|needle| m.contains(needle));
+        if too_long || *status == 413 {
+            Some(PROMPT_TOO_LONG)
+        } else if self.allows_fallback() {
+            None
+        } else {
+            Some(REQUEST_REFUSED)
+        }
+    }
+
     /// A one-line description for logs and the usage ledger.
     pub fn describe(&self) -> String {
         match self {
@@ -93,9 +131,18 @@ impl Failure {
             Failure::Timeout => "timed out before the first token".into(),
             Failure::Status { status, message } => format!("HTTP {status}: {message}"),
             Failure::Stream(e) => format!("stream failed: {e}"),
+            Failure::ClientGone => "the client left before the first token".into(),
         }
     }
 }
+
+/// What a send answers when the model's provider finds the prompt too long.
+pub const PROMPT_TOO_LONG: &str = "the conversation is too long for the model: \
+    start a new conversation, send a shorter message or lower max_tokens";
+
+/// What a send answers when the provider refuses the request as invalid.
+pub const REQUEST_REFUSED: &str = "the model provider refused the request as invalid: \
+    check the message, max_tokens and temperature";
 
 /// The message inside a provider's error body (`{"error":{"message":…}}`
 /// for both Groq and Gemini), else the body itself, shortened.
@@ -165,6 +212,46 @@ mod tests {
         }
         assert!(!status(400, "messages: content too long").allows_fallback());
         assert!(!status(422, "x").allows_fallback());
+    }
+
+    #[test]
+    fn client_errors_no_fallback_can_fix_are_refusals() {
+        let status = |s: u16, m: &str| Failure::Status {
+            status: s,
+            message: m.into(),
+        };
+        for too_long in [
+            status(
+                400,
+                "Please reduce the length of the messages or completion.",
+            ),
+            status(400, "This model's maximum context length is 8192 tokens"),
+            status(
+                400,
+                "The input token count (2000000) exceeds the maximum number of tokens allowed",
+            ),
+            status(413, "Request Entity Too Large"),
+        ] {
+            assert_eq!(too_long.refusal(), Some(PROMPT_TOO_LONG), "{too_long:?}");
+        }
+        assert_eq!(
+            status(400, "temperature: must be at most 2").refusal(),
+            Some(REQUEST_REFUSED)
+        );
+        assert_eq!(status(422, "bad").refusal(), Some(REQUEST_REFUSED));
+        for retryable in [
+            Failure::Timeout,
+            Failure::Connect("refused".into()),
+            Failure::Stream("cut".into()),
+            status(429, "too many"),
+            status(500, "oops"),
+            status(404, "The model `x` does not exist"),
+            status(400, "model_decommissioned"),
+            status(401, "bad key"),
+            Failure::ClientGone,
+        ] {
+            assert_eq!(retryable.refusal(), None, "{retryable:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::http::ApiError;
 use crate::llm::fallback::{Attempt, Failure};
 use crate::sse::think::ThinkSplitter;
 use crate::sse::{LlmEvent, StopReason};
@@ -28,6 +29,11 @@ pub trait Sink {
     /// A piece of the answer's text (`thinking` false) or reasoning, as
     /// sent to the client (watchers get it too).
     fn delta(&mut self, _thinking: bool, _text: &str) {}
+
+    /// Whether anyone still reads (false once the client has gone away).
+    fn is_open(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that drops everything (the non-streaming route still runs the
@@ -85,6 +91,22 @@ pub struct Outcome {
     pub failures: Vec<(Attempt, Failure)>,
 }
 
+/// What a send answers when every provider failed (its user message stays).
+pub const ALL_FAILED: &str = "every model provider failed; your message was saved, try again";
+
+impl Outcome {
+    /// The error of an answer that never started ([`Ending::Failed`]): 400
+    /// `invalid_request_error` when the last provider refused the request
+    /// itself (a 4xx no fallback can fix, such as a prompt too long for the
+    /// model), else 502 `overloaded_error`. Never the provider's own text.
+    pub fn failed_error(&self) -> ApiError {
+        match self.failures.last().and_then(|(_, f)| f.refusal()) {
+            Some(message) => ApiError::InvalidRequest(message.into()),
+            None => ApiError::ProvidersFailed(ALL_FAILED.into()),
+        }
+    }
+}
+
 /// Timing of the relay.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -94,7 +116,15 @@ pub struct Timing {
     pub ping_every: Duration,
     /// Silence after which the upstream counts as lost.
     pub idle_limit: Duration,
+    /// Longest an answer may stream once its first token came; a longer one
+    /// is cut off and stored `incomplete` (so that an `Idempotency-Key`'s
+    /// lease can cover every legitimate answer).
+    pub answer_limit: Duration,
 }
+
+/// [`Timing::answer_limit`]: five minutes, several times what the longest
+/// answer the catalogue allows takes at the providers' speeds.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(300);
 
 impl Timing {
     /// The timing configured for this deployment.
@@ -104,6 +134,7 @@ impl Timing {
             first_token: first,
             ping_every: Duration::from_millis(config.stream_ping_interval_ms),
             idle_limit: first.saturating_mul(4).max(Duration::from_secs(60)),
+            answer_limit: ANSWER_LIMIT,
         }
     }
 }

@@ -46,6 +46,10 @@ pub async fn generate(
         let Some(api) = client::api(config, attempt.provider) else {
             continue;
         };
+        if !sink.is_open() {
+            // The client left during the previous attempt: start no other.
+            break;
+        }
         let call = Call {
             model: attempt.model.clone(),
             native_thinking: attempt.spec.is_none_or(|m| m.supports_thinking),
@@ -117,15 +121,11 @@ async fn start(
     // lets it do so before this wait ends.
     let opening = client::open(req, timing.first_token);
     let margin = timing.first_token + Duration::from_secs(1);
-    let mut upstream = wait_pinging(opening, margin, timing, sink)
-        .await
-        .ok_or(Failure::Timeout)??;
+    let mut upstream = wait_pinging(opening, margin, timing, sink).await??;
     let mut splitter = (call.thinking && !call.native_thinking).then(ThinkSplitter::new);
     let mut events = Vec::new();
     loop {
-        let chunk = wait_pinging(upstream.next(), timing.first_token, timing, sink)
-            .await
-            .ok_or(Failure::Timeout)?;
+        let chunk = wait_pinging(upstream.next(), timing.first_token, timing, sink).await?;
         let decoded = match chunk {
             Some(Ok(bytes)) => decoder.push(&bytes),
             Some(Err(e)) => return Err(Failure::Stream(e)),
@@ -151,29 +151,48 @@ async fn start(
     }
 }
 
+/// How often the wait for a first token looks whether the client is still there.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
 /// Awaits `fut` for at most `limit`, sending a `ping` after each
-/// `ping_every` of silence; `None` when the time ran out.
+/// `ping_every` of silence. Gives up with [`Failure::Timeout`] when the time
+/// runs out, and with [`Failure::ClientGone`] once the client has left (the
+/// platform cancels its response stream; looked at every [`LOOK_EVERY`]):
+/// an answer nobody waits for is not started, and no further attempt
+/// outlives the platform's grace after a disconnect.
 async fn wait_pinging<F: std::future::Future>(
     fut: F,
     limit: Duration,
     timing: Timing,
     sink: &mut dyn Sink,
-) -> Option<F::Output> {
+) -> Result<F::Output, Failure> {
     let mut fut = std::pin::pin!(fut);
     let mut waited = Duration::ZERO;
+    let mut quiet = Duration::ZERO;
     loop {
-        let step = timing.ping_every.min(limit.saturating_sub(waited));
+        let step = LOOK_EVERY
+            .min(timing.ping_every.saturating_sub(quiet))
+            .min(limit.saturating_sub(waited));
         if step.is_zero() {
-            return None;
+            return Err(Failure::Timeout);
         }
         if let Some(out) = timeout(step, fut.as_mut()).await {
-            return Some(out);
+            return Ok(out);
         }
         waited += step;
-        if waited >= limit {
-            return None;
+        quiet += step;
+        if !sink.is_open() {
+            return Err(Failure::ClientGone);
         }
-        sink.send(Encoder::ping());
+        if waited >= limit {
+            return Err(Failure::Timeout);
+        }
+        if quiet >= timing.ping_every {
+            quiet = Duration::ZERO;
+            if !sink.send(Encoder::ping()) {
+                return Err(Failure::ClientGone);
+            }
+        }
     }
 }
 

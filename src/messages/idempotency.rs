@@ -6,19 +6,36 @@
 //! `api.send_finish`, `api.send_abort`): claiming is one atomic
 //! `INSERT … ON CONFLICT DO NOTHING`, so of concurrent duplicates exactly
 //! one proceeds, and a send that produced no answer frees its key, so a
-//! retry runs again. Here: the key's syntax, the request fingerprint and
-//! the replay of a kept result.
+//! retry runs again. A claimed key is held for a [`lease`]: a send that
+//! never finished (cancelled by the platform) stops blocking its key once
+//! the lease lapses, and a retry takes the key over. Here: the key's
+//! syntax, the lease, the request fingerprint and the replay of a kept result.
+
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::answer::Timing;
 use crate::http::ApiError;
 use crate::sse::anthropic::Encoder;
 use crate::sse::StopReason;
 
 /// Longest accepted key.
 pub const MAX_KEY_LEN: usize = 255;
+
+/// Time allowed for storing an answer after it ended, in a key's lease.
+pub const STORE_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a claimed key is held by its send before a retry may take it
+/// over: the longest a send can legitimately run (two attempts, each
+/// waiting at most the first-token timeout and a second for the abort, then
+/// the answer's time limit) plus [`STORE_MARGIN`]. With the default 15 s
+/// first-token timeout: 392 s.
+pub fn lease(timing: Timing) -> Duration {
+    (timing.first_token + Duration::from_secs(1)) * 2 + timing.answer_limit + STORE_MARGIN
+}
 
 /// Checks a key: 1–255 printable ASCII characters.
 pub fn check_key(raw: &str) -> Result<String, ApiError> {
@@ -178,6 +195,17 @@ mod tests {
         assert!(!names.contains(&"message_delta"), "{events}");
         assert!(events.contains(r#""text":"One two""#));
         assert!(events.contains(CUT_OFF));
+    }
+
+    #[test]
+    fn the_lease_covers_the_longest_send() {
+        let timing = Timing {
+            first_token: Duration::from_secs(15),
+            ping_every: Duration::from_secs(15),
+            idle_limit: Duration::from_secs(60),
+            answer_limit: super::super::answer::ANSWER_LIMIT,
+        };
+        assert_eq!(lease(timing), Duration::from_secs(392));
     }
 
     #[test]

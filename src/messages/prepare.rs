@@ -155,6 +155,7 @@ pub(super) async fn prepare_send(
             content: &early.content,
             idempotency: key.as_deref().map(|k| (k, fingerprint.as_str())),
             budget_tokens: history_budget(config, early.max_tokens),
+            lease_seconds: idempotency::lease(Timing::from_config(config)).as_secs(),
         },
     )
     .await?;

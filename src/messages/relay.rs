@@ -79,14 +79,20 @@ impl Relay {
         // One alarm for the silence, re-armed only when it rings: arming a
         // timer per upstream chunk would cost a timer per chunk.
         let mut last_data = now_ms();
+        let deadline = last_data
+            .saturating_add(u64::try_from(timing.answer_limit.as_millis()).unwrap_or(u64::MAX));
         let mut alarm = Box::pin(Delay::from(timing.ping_every));
         while matches!(step, Step::Continue) {
             let next = std::pin::pin!(upstream.next());
             match select(next, alarm.as_mut()).await {
                 Either::Right(((), _)) => {
-                    let quiet = Duration::from_millis(now_ms().saturating_sub(last_data));
+                    let now = now_ms();
+                    let quiet = Duration::from_millis(now.saturating_sub(last_data));
                     let (action, rearm) = on_silence(quiet, timing);
                     step = match action {
+                        _ if now >= deadline => {
+                            Step::Broken("the answer reached the time limit of an answer".into())
+                        }
                         Silence::Wait => Step::Continue,
                         Silence::Ping if sink.send(Encoder::ping()) => Step::Continue,
                         Silence::Ping => Step::ClientGone,
@@ -215,6 +221,7 @@ mod tests {
         first_token: Duration::from_secs(2),
         ping_every: Duration::from_secs(1),
         idle_limit: Duration::from_secs(60),
+        answer_limit: Duration::from_secs(300),
     };
 
     fn ms(n: u64) -> Duration {

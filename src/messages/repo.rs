@@ -135,6 +135,9 @@ pub struct Prepare<'a> {
     pub idempotency: Option<(&'a str, &'a str)>,
     /// Tokens of history worth reading (the largest prompt budget of the plan).
     pub budget_tokens: u32,
+    /// How long a claimed key stays held before a retry may take it over
+    /// (see [`super::idempotency::lease`]).
+    pub lease_seconds: u64,
 }
 
 /// Bytes per token assumed for messages without a stored count when
@@ -146,9 +149,9 @@ pub const MAX_CANDIDATES: u32 = 2000;
 /// Ownership, the `Idempotency-Key` claim, the user message and the
 /// context candidates, in one round trip. Errors: 404, 401, 409.
 pub async fn prepare(db: &dyn Database, p: &Prepare<'_>) -> Result<Prepared, ApiError> {
-    let idempotency = p
-        .idempotency
-        .map(|(key, hash)| json!({"key": key, "request_hash": hash}));
+    let idempotency = p.idempotency.map(
+        |(key, hash)| json!({"key": key, "request_hash": hash, "lease_seconds": p.lease_seconds}),
+    );
     let args = json!({
         "user_id": p.owner, "conversation_id": p.conversation, "content": p.content,
         "idempotency": idempotency,

@@ -2,9 +2,11 @@
 //! (Anthropic-format Server-Sent Events). Both store the user message before
 //! the model is called; the answer is stored with the status it ended in, so
 //! nothing produced is lost and nothing partial is marked complete. A stream
-//! ends (`message_stop`) only once its answer is stored.
+//! ends (`message_stop`) only once its answer is stored, and with an `error`
+//! event when it could not be.
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::channel::oneshot;
 use futures::StreamExt;
 use serde_json::Value;
 use worker::{console_error, console_warn, Response};
@@ -123,7 +125,21 @@ async fn finish(
     .await
 }
 
-/// `POST /api/v1/conversations/{id}/messages`.
+/// What the non-streaming route's answer task hands to its response.
+struct Handover {
+    /// `send_finish`'s response body (see [`finish`]).
+    body: Result<Option<Value>, ApiError>,
+    /// How the answer ended.
+    ending: Ending,
+    /// The error to answer when no provider answered.
+    failed: ApiError,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`. The answer is produced and
+/// stored in `wait_until`, and the response waits for it: a client that
+/// leaves does not cancel the model call half-way, so the answer (and its
+/// usage) is stored all the same, within the platform's limit on work after
+/// a disconnect.
 pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (rc, p, c) = (ctx.rc()?, ctx.principal()?, ctx.take_db()?);
     let (rc, c) = (&*rc, &c);
@@ -137,29 +153,40 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
     };
     let events = Publisher::start(rc, prep.conversation, prep.answer_id);
     events.created(&prep.user_message);
-    let mut sink = Tee {
-        inner: &mut Discard,
-        events: &events,
-    };
-    let outcome = prep.answer(rc.config, &rc.request_id, &mut sink).await;
-    let body = finish(c, &prep, &outcome).await?;
-    events.completed(body.as_ref());
-    let ending = outcome.ending;
-    if prep.needs_title && ending == Ending::Complete {
-        let (env, config) = (rc.env.clone(), rc.config);
-        rc.spawn(async move {
-            let _ = db::with_db(&env, &config.database, |c| async move {
-                title_if_needed(&c, config, &prep, &outcome, &events).await;
-                Ok(())
-            })
-            .await;
-        });
-    }
-    match body {
-        Some(body) if ending != Ending::Failed => Ok(respond::json(201, &body)?),
-        None if ending == Ending::Failed => Err(ApiError::ProvidersFailed(
-            "every model provider failed; your message was saved, try again".into(),
-        )),
+    let (tx, rx) = oneshot::channel::<Handover>();
+    let (env, config, rid) = (rc.env.clone(), rc.config, rc.request_id.clone());
+    rc.spawn(async move {
+        let mut sink = Tee {
+            inner: &mut Discard,
+            events: &events,
+        };
+        let outcome = prep.answer(config, &rid, &mut sink).await;
+        let (outcome, events) = (&outcome, &events);
+        let stored = db::with_db(&env, &config.database, |c| async move {
+            let body = finish(&c, &prep, outcome).await;
+            events.completed(body.as_ref().ok().and_then(Option::as_ref));
+            let stored = matches!(body, Ok(Some(_)));
+            let _ = tx.send(Handover {
+                body,
+                ending: outcome.ending,
+                failed: outcome.failed_error(),
+            });
+            if stored {
+                title_if_needed(&c, config, &prep, outcome, events).await;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = stored {
+            console_error!("[{rid}] could not store the answer: {e:?}");
+        }
+    });
+    let answered = rx.await.map_err(|_| {
+        ApiError::Unavailable("database unreachable; the answer could not be stored".into())
+    })?;
+    match answered.body? {
+        Some(body) if answered.ending != Ending::Failed => Ok(respond::json(201, &body)?),
+        None if answered.ending == Ending::Failed => Err(answered.failed),
         _ => Err(ApiError::NotFound("conversation not found".into())),
     }
 }
@@ -171,28 +198,47 @@ fn replayed(resp: Response) -> Result<Response, ApiError> {
 }
 
 /// Sends encoded events to the client's response stream, holding back the
-/// closing events until [`ChannelSink::release`] (or the sink's drop).
+/// closing events (`message_delta`, `message_stop`) until the answer is
+/// stored ([`ChannelSink::stored`]). A sink dropped with them still held
+/// (storing failed, or the database could not be reached) ends the stream
+/// with an `error` event instead: a client is never told an answer
+/// succeeded that was not kept.
 struct ChannelSink {
     tx: UnboundedSender<Vec<u8>>,
     held: Option<String>,
 }
+
+/// What a stream ends with when its finished answer could not be stored.
+pub const NOT_STORED: &str =
+    "the answer could not be stored and is lost; your message was saved, send it again";
 
 impl ChannelSink {
     fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
         ChannelSink { tx, held: None }
     }
 
-    /// Sends what was held back.
-    fn release(&mut self) {
+    /// The answer is stored: sends what was held back.
+    fn stored(&mut self) {
         if let Some(end) = self.held.take() {
             let _ = self.tx.unbounded_send(end.into_bytes());
+        }
+    }
+
+    /// The answer was not stored: drops the closing events and ends the
+    /// stream with an `error` event of this type.
+    fn not_stored(&mut self, error_type: &str) {
+        if self.held.take().is_some() {
+            let _ = self
+                .tx
+                .unbounded_send(Encoder::error_event(error_type, NOT_STORED).into_bytes());
         }
     }
 }
 
 impl Drop for ChannelSink {
     fn drop(&mut self) {
-        self.release();
+        // Dropped before `stored`: the database was not reached.
+        self.not_stored("overloaded_error");
     }
 }
 
@@ -203,6 +249,10 @@ impl Sink for ChannelSink {
 
     fn end(&mut self, events: String) -> bool {
         self.held = Some(events);
+        !self.tx.is_closed()
+    }
+
+    fn is_open(&self) -> bool {
         !self.tx.is_closed()
     }
 }
@@ -238,10 +288,8 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         if outcome.ending == Ending::Failed {
             let estimate = prep.attempts.first().map_or(0, |a| a.input_estimate);
             let mut encoder = Encoder::new(&answer_id, &prep.call.model, estimate);
-            sink.send(encoder.error(
-                "overloaded_error",
-                "every model provider failed; your message was saved, try again",
-            ));
+            let failed = outcome.failed_error();
+            sink.send(encoder.error(failed.error_type(), &failed.public_message()));
         }
         // The closing events (`message_delta`, `message_stop`) go out once
         // the answer is stored, so a client that sends its next message at
@@ -249,10 +297,16 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         let outcome = &outcome;
         let stored = db::with_db(&env, &config.database, |c| async move {
             let body = finish(&c, &prep, outcome).await;
-            sink.release();
+            match &body {
+                Ok(Some(_)) => sink.stored(),
+                Ok(None) => sink.not_stored("not_found_error"),
+                Err(e) => sink.not_stored(e.error_type()),
+            }
             drop(sink);
             events.completed(body.as_ref().ok().and_then(Option::as_ref));
-            title_if_needed(&c, config, &prep, outcome, &events).await;
+            if matches!(body, Ok(Some(_))) {
+                title_if_needed(&c, config, &prep, outcome, &events).await;
+            }
             body
         })
         .await;
@@ -262,4 +316,52 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
     });
     let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
     Ok(event_stream(Response::from_stream(body)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(rx: &mut futures::channel::mpsc::UnboundedReceiver<Vec<u8>>) -> String {
+        let mut out = String::new();
+        while let Ok(bytes) = rx.try_recv() {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn the_closing_events_go_out_only_once_stored() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        assert!(sink.end("event: message_stop\n\n".into()));
+        assert_eq!(drain(&mut rx), "", "held until stored");
+        sink.stored();
+        drop(sink);
+        assert_eq!(drain(&mut rx), "event: message_stop\n\n");
+    }
+
+    #[test]
+    fn an_answer_not_stored_ends_with_an_error_event() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        sink.end("event: message_stop\n\n".into());
+        sink.not_stored("api_error");
+        drop(sink);
+        let out = drain(&mut rx);
+        assert!(out.starts_with("event: error\n"), "{out}");
+        assert!(out.contains(r#""type":"api_error""#), "{out}");
+        assert!(!out.contains("message_stop"), "{out}");
+    }
+
+    #[test]
+    fn a_sink_dropped_before_storing_ends_with_an_error_event() {
+        let (tx, mut rx) = unbounded();
+        let mut sink = ChannelSink::new(tx);
+        sink.end("event: message_stop\n\n".into());
+        drop(sink);
+        let out = drain(&mut rx);
+        assert!(out.contains(r#""type":"overloaded_error""#), "{out}");
+        assert!(!out.contains("message_stop"), "{out}");
+    }
 }

@@ -18,6 +18,21 @@ pub enum Kind {
     Ai,
     /// Register, login, refresh, per client IP: `RATE_LIMIT_AUTH`.
     Auth,
+    /// Per client IP, before a query whose user is not known yet (an API
+    /// key's lookup, the deep health check): `RATE_LIMIT_IP`.
+    Ip,
+    /// Login attempts per account: `RATE_LIMIT_LOGIN`.
+    Login,
+}
+
+impl Kind {
+    /// Whether an admitted request reports this limit in its
+    /// `X-RateLimit-*` headers. The guard limits (per IP before a lookup,
+    /// per account at login) report only a refusal: the headers describe
+    /// the route's own budget.
+    pub fn reports_admission(self) -> bool {
+        matches!(self, Kind::Standard | Kind::Ai | Kind::Auth)
+    }
 }
 
 /// The object's URL for these limits (the host is never resolved: a
@@ -30,6 +45,8 @@ pub fn check_url(kind: Kind, config: &Config) -> String {
             config.rate_limit_standard, config.rate_limit_ai
         ),
         Kind::Auth => format!("bucket=auth:{}", config.rate_limit_auth),
+        Kind::Ip => format!("bucket=ip:{}", config.rate_limit_ip),
+        Kind::Login => format!("bucket=login:{}", config.rate_limit_login),
     };
     format!(
         "https://rate-limiter.internal/check?window_ms={}&{buckets}",
@@ -75,8 +92,8 @@ pub async fn stream_lease(env: &Env, key: &str, lease: &str, max: u32, close: bo
 ///
 /// `Ok(Some(d))` with `d.allowed` false is a refusal for the caller to turn
 /// into a 429. When the limiter cannot be reached the request is let through
-/// (`Ok(None)`) unless it is a send, which is refused with 503: an outage of
-/// the limiter must not open the costly path.
+/// (`Ok(None)`) unless it is a send or a login, which are refused with 503
+/// (see [`when_unreachable`]).
 pub async fn count(
     env: &Env,
     config: &Config,
@@ -93,13 +110,15 @@ pub async fn count(
 }
 
 /// The policy when the limiter cannot answer: fail open for ordinary
-/// requests, closed (503) for sends.
+/// requests, closed (503) for sends (an outage of the limiter must not open
+/// the costly path) and for the per-account login limit (it must not open
+/// password guessing against one account).
 pub fn when_unreachable(kind: Kind) -> Result<(), ApiError> {
     match kind {
-        Kind::Ai => Err(ApiError::Unavailable(
+        Kind::Ai | Kind::Login => Err(ApiError::Unavailable(
             "the rate limiter is unavailable; try again shortly".into(),
         )),
-        Kind::Standard | Kind::Auth => Ok(()),
+        Kind::Standard | Kind::Auth | Kind::Ip => Ok(()),
     }
 }
 
@@ -123,12 +142,16 @@ mod tests {
         );
         assert!(check_url(Kind::Standard, &c).ends_with("&bucket=standard:60"));
         assert!(check_url(Kind::Auth, &c).ends_with("&bucket=auth:10"));
+        assert!(check_url(Kind::Ip, &c).ends_with("&bucket=ip:600"));
+        assert!(check_url(Kind::Login, &c).ends_with("&bucket=login:5"));
     }
 
     #[test]
-    fn fails_open_except_for_sends() {
+    fn fails_open_except_for_sends_and_logins() {
         assert!(when_unreachable(Kind::Standard).is_ok());
         assert!(when_unreachable(Kind::Auth).is_ok());
+        assert!(when_unreachable(Kind::Ip).is_ok());
         assert_eq!(when_unreachable(Kind::Ai).unwrap_err().status(), 503);
+        assert_eq!(when_unreachable(Kind::Login).unwrap_err().status(), 503);
     }
 }

@@ -6,7 +6,10 @@ pub mod object;
 pub mod streams;
 pub mod window;
 
+use worker::Request;
+
 use crate::http::context::RequestContext;
+use crate::http::request::header;
 use crate::http::ApiError;
 use crate::runtime::now_ms;
 use client::Kind;
@@ -21,13 +24,23 @@ pub async fn enforce(rc: &RequestContext, key: &str, kind: Kind) -> Result<(), A
     let Some(decision) = counted? else {
         return Ok(());
     };
-    rc.response_headers.borrow_mut().extend(decision.headers());
-    rc.timing("ratelimit", took, None);
-    if decision.allowed {
-        Ok(())
-    } else {
-        Err(ApiError::RateLimited {
-            retry_after: decision.reset_secs,
-        })
+    if !decision.allowed || kind.reports_admission() {
+        rc.response_headers.borrow_mut().extend(decision.headers());
     }
+    rc.timing("ratelimit", took, None);
+    match (decision.allowed, kind) {
+        (true, _) => Ok(()),
+        (false, Kind::Login) => Err(ApiError::TooManyLogins {
+            retry_after: decision.reset_secs,
+        }),
+        (false, _) => Err(ApiError::RateLimited {
+            retry_after: decision.reset_secs,
+        }),
+    }
+}
+
+/// The limiter key of the client's IP (`CF-Connecting-IP`).
+pub fn ip_key(req: &Request) -> String {
+    let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+    format!("ip:{ip}")
 }

@@ -260,6 +260,12 @@ impl Encoder {
         }
         self.closed = true;
         self.open = None;
+        Encoder::error_event(error_type, message)
+    }
+
+    /// An `error` event on its own, for a stream whose encoder is gone
+    /// (e.g. the answer could not be stored after the relay ended).
+    pub fn error_event(error_type: &str, message: &str) -> String {
         Event::Error {
             error: ErrorBody {
                 kind: error_type,

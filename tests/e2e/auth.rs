@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use crate::support::{
     access_claims, assert_invalid_fields, assert_token_pair, assert_user, b64, b64url, call,
     create_api_key, get, hs256_header, hs256_token, hs512_token, jwt_part, jwt_secret, login,
-    login_session, me, new_user, now_secs, post_json, post_raw, random_hex, random_uuid, refresh,
-    refresh_session, register, register_reply, unique_email, Auth, Reply, PASSWORD,
+    login_session, me, new_user, now_secs, past_refresh_grace, post_json, post_raw, random_hex,
+    random_uuid, refresh, refresh_session, register, register_reply, unique_email, Auth, Reply,
+    PASSWORD,
 };
 
 const REGISTER: &str = "/api/v1/auth/register";
@@ -407,6 +408,7 @@ async fn refresh_returns_a_new_working_pair() {
 async fn a_used_refresh_token_is_refused() {
     let s = new_user().await;
     refresh_session(&s.refresh).await;
+    past_refresh_grace(&s.refresh).await;
     let r = refresh(&s.refresh).await;
     r.assert_error(401, "authentication_error");
 }
@@ -415,6 +417,7 @@ async fn a_used_refresh_token_is_refused() {
 async fn reusing_a_refresh_token_revokes_the_whole_family() {
     let s = new_user().await;
     let second = refresh_session(&s.refresh).await;
+    past_refresh_grace(&s.refresh).await;
     refresh(&s.refresh)
         .await
         .assert_error(401, "authentication_error");
@@ -432,6 +435,7 @@ async fn reuse_revokes_only_that_family() {
     let s = new_user().await;
     let other = login_session(&s.email, PASSWORD).await;
     refresh_session(&s.refresh).await;
+    past_refresh_grace(&s.refresh).await;
     refresh(&s.refresh)
         .await
         .assert_error(401, "authentication_error");

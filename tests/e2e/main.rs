@@ -6,6 +6,7 @@
 
 mod support;
 
+mod abandoned;
 mod api_keys;
 mod auth;
 mod context_window;
@@ -18,16 +19,20 @@ mod fallback;
 mod http_basics;
 mod http_transport;
 mod idempotency;
+mod leases;
 mod messages_list;
 mod misconfig;
 mod models;
 mod openapi;
 mod passwords;
 mod rate_limits;
+mod refresh_grace;
+mod refusals;
 mod sdk_conformance;
 mod send;
 mod smoke;
 mod stream;
 mod thinking;
 mod titles;
+mod unstored;
 mod usage;

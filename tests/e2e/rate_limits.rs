@@ -1,6 +1,7 @@
 //! Rate limits, run only in the `ratelimit` phase: a worker with
-//! `RATE_LIMIT_STANDARD=10`, `RATE_LIMIT_AI=3`, `RATE_LIMIT_AUTH=5` and a
-//! 3-second window, and these tests one at a time (they share the client IP).
+//! `RATE_LIMIT_STANDARD=10`, `RATE_LIMIT_AI=3`, `RATE_LIMIT_AUTH=5`,
+//! `RATE_LIMIT_IP=20`, `RATE_LIMIT_LOGIN=3` and a 3-second window, and these
+//! tests one at a time (they share the client IP).
 //! Users are made directly in the database with a crafted access token, so
 //! making them spends no budget.
 
@@ -18,6 +19,8 @@ use crate::support::{
 const STANDARD: u32 = 10;
 const AI: u32 = 3;
 const AUTH: u32 = 5;
+const IP: u32 = 20;
+const LOGIN: u32 = 3;
 const WINDOW: Duration = Duration::from_secs(3);
 
 /// A user made in the database, with an access token and an API key.
@@ -249,6 +252,8 @@ async fn login_brute_force_from_one_ip_is_limited() {
     fresh_window().await;
     let email = unique_email("brute");
     for i in 0..AUTH {
+        // Another account each time: the per-account limit stays out of it.
+        let email = format!("{i}-{email}");
         let r = post_json(
             "/api/v1/auth/login",
             &json!({"email": email, "password": format!("guess-{i}-a1")}),
@@ -274,4 +279,87 @@ async fn login_brute_force_from_one_ip_is_limited() {
     .await;
     r.assert_error(429, "rate_limit_error");
     fresh_window().await;
+}
+
+#[tokio::test]
+async fn api_key_lookups_are_limited_per_ip_before_any_lookup() {
+    fresh_window().await;
+    // Keys of the right shape that exist nowhere: each would cost a lookup.
+    let bogus = || format!("cak_{}{}", "B".repeat(11), random_uuid().replace('-', ""));
+    for _ in 0..IP {
+        let r = me(Auth::ApiKey(&bogus())).await;
+        r.assert_error(401, "authentication_error");
+    }
+    let r = me(Auth::ApiKey(&bogus())).await;
+    r.assert_error(429, "rate_limit_error");
+    assert!(!r.header("retry-after").is_empty(), "{:?}", r.headers);
+    assert_eq!(limit_headers(&r).0, IP);
+    // The deep health check counts against the same per-IP budget…
+    let r = call(Method::GET, "/health?deep=1", Auth::None, None).await;
+    r.assert_error(429, "rate_limit_error");
+    // …the shallow one does not, and access tokens need no lookup.
+    let r = call(Method::GET, "/health", Auth::None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let u = user().await;
+    assert_eq!(me(Auth::Bearer(&u.access)).await.status, 200);
+    fresh_window().await;
+}
+
+#[tokio::test]
+async fn the_deep_health_check_is_limited_per_ip() {
+    fresh_window().await;
+    for _ in 0..IP {
+        let r = call(Method::GET, "/health?deep=1", Auth::None, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = call(Method::GET, "/health?deep=1", Auth::None, None).await;
+    r.assert_error(429, "rate_limit_error");
+    assert!(!r.header("retry-after").is_empty());
+    fresh_window().await;
+}
+
+/// `POST /api/v1/auth/login` with this e-mail and password.
+async fn login_as(email: &str, password: &str) -> Reply {
+    let body = json!({"email": email, "password": password});
+    post_json("/api/v1/auth/login", &body, None).await
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_account_with_a_clear_429() {
+    fresh_window().await;
+    let (email, other) = (unique_email("guessed"), unique_email("other"));
+    for e in [&email, &other] {
+        let body = json!({"email": e, "password": "password123"});
+        let r = post_json("/api/v1/auth/register", &body, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    fresh_window().await;
+    for i in 0..LOGIN {
+        login_as(&email, &format!("guess-{i}-a1"))
+            .await
+            .assert_error(401, "authentication_error");
+    }
+    // The right password, the address written differently: the account is
+    // throttled whoever asks (its e-mail is normalised).
+    let r = login_as(&format!("  {}", email.to_uppercase()), "password123").await;
+    r.assert_error(429, "rate_limit_error");
+    let message = r.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("login attempts for this account"),
+        "{}",
+        r.text
+    );
+    let retry: u64 = r.header("retry-after").parse().expect("Retry-After");
+    assert!((1..=3).contains(&retry), "{retry}");
+    // Another account from the same address still logs in (the IP's own
+    // limit, 5, is just reached).
+    let r = login_as(&other, "password123").await;
+    assert_eq!(r.status, 200, "another account: {}", r.text);
+    fresh_window().await;
+    let r = login_as(&email, "password123").await;
+    assert_eq!(
+        r.status, 200,
+        "the account logs in after the window: {}",
+        r.text
+    );
 }

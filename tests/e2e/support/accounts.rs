@@ -82,6 +82,27 @@ pub async fn refresh_session(token: &str) -> Session {
     Session::from_reply(&r)
 }
 
+/// Moves the rotation of a used refresh token a minute into the past,
+/// beyond the grace window in which repeating it is not reuse (set in
+/// PostgreSQL: waiting the window out would only slow the tests).
+pub async fn past_refresh_grace(token: &str) {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let n = db()
+        .await
+        .execute(
+            "UPDATE app.refresh_tokens SET used_at = used_at - interval '1 minute' \
+             WHERE token_hash = $1 AND used_at IS NOT NULL",
+            &[&hash],
+        )
+        .await
+        .expect("backdate the rotation");
+    assert_eq!(n, 1, "a used refresh token");
+}
+
 /// An API key as created (the only time `key` is shown).
 #[derive(Debug, Clone)]
 pub struct ApiKey {

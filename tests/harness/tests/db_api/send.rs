@@ -259,3 +259,73 @@ async fn abort_undoes_a_prepare_and_finish_survives_a_deleted_conversation() {
     );
     db.done().await;
 }
+
+#[tokio::test]
+async fn a_key_whose_lease_lapsed_is_taken_over_and_its_old_holder_stores_nothing() {
+    let db = Db::new().await;
+    let uid = db.user("a@example.com").await;
+    let cid = db.conversation(&uid).await;
+    let mut args = prepare(&uid, &cid, "hello", json!({"tokens": 100}));
+    args["idempotency"] = json!({"key": "k", "request_hash": "h", "lease_seconds": 60});
+    let first = db.call("send_prepare", args.clone()).await;
+    let old = first["user_message"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM app.idempotency_keys WHERE locked_until > now() + interval '50 s' \
+             AND locked_until <= now() + interval '60 s'"
+        )
+        .await,
+        1,
+        "the lease is the one asked for"
+    );
+    assert_eq!(
+        db.call("send_prepare", args.clone()).await["reason"],
+        "in_progress"
+    );
+    db.client
+        .execute(
+            "UPDATE app.idempotency_keys SET locked_until = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let taken = db.call("send_prepare", args.clone()).await;
+    assert_eq!(taken["outcome"], "prepared");
+    let new = taken["user_message"]["id"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        db.count("SELECT count(*) FROM app.messages").await,
+        1,
+        "the abandoned user message is gone"
+    );
+    // The old holder finishes late: its answer and result are not kept, its usage is.
+    let late = db
+        .call(
+            "send_finish",
+            json!({"user_id": uid, "conversation_id": cid, "user_message_id": old,
+                   "idempotency_key": "k", "answer": answer(ANSWER_1, "late"),
+                   "token_counts": [], "usage": [{"kind": "answer", "model": "m",
+                   "provider": "groq", "success": true}]}),
+        )
+        .await;
+    assert_eq!(late["response"], Value::Null);
+    assert_eq!(db.count("SELECT count(*) FROM app.messages").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM app.usage_ledger").await, 1);
+    assert_eq!(
+        db.call("send_prepare", args.clone()).await["reason"],
+        "in_progress",
+        "the new holder keeps the key"
+    );
+    let done = db
+        .call(
+            "send_finish",
+            json!({"user_id": uid, "conversation_id": cid, "user_message_id": new,
+                   "idempotency_key": "k", "answer": answer(ANSWER_2, "on time"),
+                   "token_counts": [], "usage": []}),
+        )
+        .await;
+    let replay = db.call("send_prepare", args).await;
+    assert_eq!(replay["outcome"], "replay");
+    assert_eq!(replay["response"], done["response"]);
+    db.done().await;
+}

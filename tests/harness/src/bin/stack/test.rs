@@ -198,6 +198,8 @@ pub(crate) fn test_vars(secret: &str, stand_in: &standin::StandIn) -> BTreeMap<S
         ("RATE_LIMIT_STANDARD".into(), "1000000".into()),
         ("RATE_LIMIT_AI".into(), "1000000".into()),
         ("RATE_LIMIT_AUTH".into(), "1000000".into()),
+        ("RATE_LIMIT_IP".into(), "1000000".into()),
+        ("RATE_LIMIT_LOGIN".into(), "1000000".into()),
     ])
 }
 
@@ -501,6 +503,8 @@ async fn ratelimit_phase(
         ("RATE_LIMIT_STANDARD", "10"),
         ("RATE_LIMIT_AI", "3"),
         ("RATE_LIMIT_AUTH", "5"),
+        ("RATE_LIMIT_IP", "20"),
+        ("RATE_LIMIT_LOGIN", "3"),
         ("RATE_LIMIT_WINDOW_SECONDS", "3"),
     ];
     let stack = PgStack::start(root, logs, "ratelimit", secret, &limits).await?;
