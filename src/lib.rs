@@ -21,3 +21,5 @@ pub mod sse;
 pub mod usage;
 
 mod entry;
+#[cfg(test)]
+mod props;
