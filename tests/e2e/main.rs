@@ -14,6 +14,7 @@ mod conversations;
 mod db_down;
 mod docs_pages;
 mod fallback;
+mod hostile_input;
 mod http_basics;
 mod idempotency;
 mod messages_list;
