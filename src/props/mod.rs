@@ -24,7 +24,7 @@ use proptest::test_runner::TestCaseError;
 use crate::http::ApiError;
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
-pub const CASES: u32 = 96;
+pub const CASES: u32 = 64;
 
 /// The configuration every property here runs with: [`CASES`] cases (or
 /// `PROPTEST_CASES`), no failure files written (a failure found becomes a

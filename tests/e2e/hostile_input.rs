@@ -1,14 +1,16 @@
-//! Input the worker used to mishandle (found by generated requests):
-//! NUL characters, which PostgreSQL text cannot hold, in request bodies and
-//! queries (now a clear 4xx, nothing stored).
+//! Input the worker used to mishandle (found by generated requests and
+//! property tests): NUL characters, which PostgreSQL text cannot hold, in
+//! request bodies and queries (now a clear 4xx, nothing stored) and in a
+//! model's answer (now dropped, the answer stored).
 //! Runs in the PostgreSQL phase; every test makes its own user.
 
 use serde_json::json;
 
 use crate::support::{
     assert_invalid_field, create_conversation, create_conversation_reply, db_conversation_count,
-    db_message_count, id_of, list_conversations, new_user, patch_conversation, query_encode,
-    register_reply, send_message, unique_email, Auth,
+    db_message_count, id_of, list_conversations, marker, new_user, patch_conversation,
+    query_encode, register_reply, script, send_message, unique_email, Auth, DEFAULT_MODEL,
+    FALLBACK_MODEL,
 };
 
 /// PostgreSQL text cannot hold U+0000: a body with it anywhere used to
@@ -51,4 +53,44 @@ async fn a_nul_character_in_the_search_is_a_422() {
     )
     .await;
     assert_invalid_field(&r, "q");
+}
+
+/// A model's answer with U+0000 in it used to fail to store (PostgreSQL
+/// text cannot hold it) and was lost; the NUL characters are now dropped
+/// from what is streamed and stored, on both providers.
+#[tokio::test]
+async fn nul_characters_from_a_model_are_dropped_and_the_answer_is_stored() {
+    let s = new_user().await;
+    let auth = Auth::Bearer(&s.access);
+    for provider in ["groq", "gemini"] {
+        let id = id_of(&create_conversation(&s.access, &json!({"title": "t"})).await);
+        let mk = marker();
+        let model = if provider == "groq" {
+            DEFAULT_MODEL
+        } else {
+            FALLBACK_MODEL
+        };
+        script(
+            &mk,
+            Some(provider),
+            json!({"text": "before\u{0} after\u{0}"}),
+            1,
+        )
+        .await;
+        let r = send_message(
+            auth,
+            &id,
+            &json!({"content": format!("hi {mk}"), "model": model}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{provider}: {}", r.text);
+        let answer = &r.json["assistant_message"];
+        assert_eq!(answer["content"], "before after", "{provider}");
+        assert_eq!(answer["status"], "complete", "{provider}");
+        assert_eq!(
+            db_message_count(&id).await,
+            2,
+            "{provider}: both messages stored"
+        );
+    }
 }
