@@ -123,6 +123,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// `stack test-only FILTER`: builds the worker and runs only the
 /// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
 /// no other phases): the quick loop while working on one feature.
+/// `schemathesis` runs only the schemathesis passes instead.
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     if filter == "schemathesis" {
         return schemathesis_only(root).await;
