@@ -23,3 +23,5 @@ pub mod sse;
 pub mod usage;
 
 mod entry;
+#[cfg(test)]
+mod props;

@@ -3,8 +3,8 @@
 # already installed at the right version: the wasm32 target, rustfmt and
 # clippy, worker-build, wasm-bindgen-cli and postrust-server at pinned versions, the npm
 # packages (wrangler, esbuild, PGlite, Swagger UI, ReDoc, playwright-core),
-# the anthropic Python SDK venv, the documentation's static files, and
-# Chromium for the browser test.
+# the anthropic Python SDK and schemathesis venvs, the documentation's
+# static files, and Chromium for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,6 +82,18 @@ if [ "$("$sdk_venv/bin/python" -c 'import anthropic; print(anthropic.__version__
   rm -rf "$sdk_venv"
   python3 -m venv "$sdk_venv"
   "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+fi
+
+# Schemathesis, which `npm test` runs against the worker's /openapi.json,
+# in its own venv (pinned in tests/schemathesis/requirements.txt).
+SCHEMATHESIS_VERSION=$(sed -n 's/^schemathesis==\([0-9.]*\)$/\1/p' tests/schemathesis/requirements.txt)
+st_venv="$HOME/.cache/conversation-api/venv-schemathesis-$SCHEMATHESIS_VERSION"
+if [ "$("$st_venv/bin/st" --version 2>/dev/null || true)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+  need python3 "install Python 3.9 or newer with its venv module"
+  say "installing schemathesis $SCHEMATHESIS_VERSION in $st_venv"
+  rm -rf "$st_venv"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/schemathesis/requirements.txt
 fi
 
 # The /docs and /redoc static files (build/assets/docs); `npm run

@@ -42,6 +42,13 @@ pub async fn list(mut ctx: Ctx) -> Result<Response, ApiError> {
             "must be at most 200 characters",
         )]));
     }
+    // PostgreSQL text cannot hold U+0000, so no title can contain it.
+    if q.is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::Validation(vec![crate::http::FieldError::new(
+            "q",
+            "must not contain the NUL character",
+        )]));
+    }
     let page = repo::list(&c, p.user_id, after, q, limit).await?;
     let next = page
         .last

@@ -250,11 +250,23 @@ fn sends_take_an_idempotency_key_and_the_stream_is_an_event_stream() {
     let stream =
         &doc["paths"]["/api/v1/conversations/{id}/messages/stream"]["post"]["responses"]["200"];
     let schema = &stream["content"]["text/event-stream"]["schema"]["$ref"];
-    assert_eq!(schema, "#/components/schemas/StreamEvent");
+    assert_eq!(schema, "#/components/schemas/StreamFrame");
+    let frame = &doc["components"]["schemas"]["StreamFrame"];
+    assert_eq!(
+        frame["properties"]["data"]["contentSchema"]["$ref"],
+        "#/components/schemas/StreamEvent"
+    );
     let events = doc["components"]["schemas"]["StreamEvent"]["discriminator"]["mapping"]
         .as_object()
         .expect("event mapping");
     let names: BTreeSet<&str> = events.keys().map(String::as_str).collect();
+    let framed: BTreeSet<&str> = frame["properties"]["event"]["enum"]
+        .as_array()
+        .expect("event names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(framed, names, "every event name is framed");
     let want = [
         "content_block_delta",
         "content_block_start",

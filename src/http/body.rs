@@ -55,17 +55,33 @@ where
     Ok(body)
 }
 
-/// Parses a body that must be a JSON object.
+/// Parses a body that must be a JSON object. No string in it (key or
+/// value) may contain U+0000: PostgreSQL text cannot hold it, so such a
+/// body could never be stored (400 rather than a failed write).
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::TooLarge);
     }
     match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) if has_nul(&value) => Err(ApiError::InvalidRequest(
+            "strings must not contain the NUL character (\\u0000)".into(),
+        )),
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::InvalidRequest(
             "the body must be a JSON object".into(),
         )),
         Err(e) => Err(ApiError::InvalidRequest(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// Whether any string in `value` (object keys included) contains U+0000.
+/// Recursion is bounded by serde_json's nesting limit (128).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -180,6 +196,22 @@ mod tests {
                 .status(),
             413
         );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_anywhere_in_the_body() {
+        for bad in [
+            &br#"{"title":"a\u0000b"}"#[..],
+            br#"{"metadata":{"k\u0000":"v"}}"#,
+            br#"{"x":[{"y":["\u0000"]}]}"#,
+            br#"{"\u0000":1}"#,
+        ] {
+            let err = parse_object(bad).unwrap_err();
+            assert_eq!(err.status(), 400, "{}", String::from_utf8_lossy(bad));
+            assert!(err.public_message().contains("NUL"));
+        }
+        // Other control characters are stored as they are.
+        assert!(parse_object(br#"{"title":"a\u0001\u001fb","n":0}"#).is_ok());
     }
 
     /// A stream of `n` chunks of `size` bytes that counts how many were pulled.

@@ -103,14 +103,18 @@ impl<'a> Context<'a> {
     ) -> Result<Window, TooLong> {
         let bound = (0..self.texts.len())
             .filter_map(|slot| self.bound(slot))
-            .fold(PER_REPLY, |sum, t| sum.saturating_add(t + PER_MESSAGE));
+            .fold(PER_REPLY, |sum, t| {
+                sum.saturating_add(t.saturating_add(PER_MESSAGE))
+            });
         if bound <= budget {
             let estimate = (0..self.texts.len())
                 .filter_map(|slot| {
                     let text = self.texts[slot]?;
                     Some(self.exact[slot].unwrap_or_else(|| upper_bound(text).div_ceil(4)))
                 })
-                .fold(PER_REPLY, |sum, t| sum.saturating_add(t + PER_MESSAGE));
+                .fold(PER_REPLY, |sum, t| {
+                    sum.saturating_add(t.saturating_add(PER_MESSAGE))
+                });
             return Ok(Window {
                 first: 0,
                 tokens: bound,
@@ -120,7 +124,9 @@ impl<'a> Context<'a> {
         let mut used = [SYSTEM, NEW]
             .into_iter()
             .filter_map(|slot| self.exact(slot, count))
-            .fold(PER_REPLY, |sum, t| sum.saturating_add(t + PER_MESSAGE));
+            .fold(PER_REPLY, |sum, t| {
+                sum.saturating_add(t.saturating_add(PER_MESSAGE))
+            });
         if used > budget {
             return Err(TooLong {
                 tokens: used,
@@ -137,7 +143,7 @@ impl<'a> Context<'a> {
             let mut cost = 0u32;
             for i in start..end {
                 let t = self.exact(EARLIER + i, count).unwrap_or(0);
-                cost = cost.saturating_add(t + PER_MESSAGE);
+                cost = cost.saturating_add(t.saturating_add(PER_MESSAGE));
                 if used.saturating_add(cost) > budget {
                     // Already too large: the rest need not be counted now.
                     break;
@@ -341,6 +347,25 @@ mod tests {
             ctx.counted().iter().all(|&(i, _)| i != 7),
             "stored count reused"
         );
+    }
+
+    #[test]
+    fn a_stored_count_at_the_integer_limit_saturates() {
+        // A provider's saturated report can store u32::MAX: the sums must
+        // saturate (and so never fit), not overflow (a panic natively, a
+        // wrap to a tiny count in the release build).
+        let earlier = [Earlier {
+            role: Role::Assistant,
+            text: "",
+            tokens: Some(u32::MAX),
+        }];
+        let mut ctx = Context::new(None, &earlier, "");
+        let mut calls = 0;
+        let w = ctx.plan(1_000, &mut words(&mut calls)).unwrap();
+        assert_eq!(w.first, 1, "the huge message is left out");
+        assert!(w.tokens <= 1_000);
+        let w = ctx.plan(u32::MAX, &mut words(&mut calls)).unwrap();
+        assert_eq!(w.tokens, u32::MAX);
     }
 
     #[test]

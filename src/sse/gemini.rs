@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 use super::lines::{LineDecoder, SseFrame};
-use super::{error_message, json_u32, snippet, LlmEvent, StopReason};
+use super::{error_message, json_u32, snippet, storable, LlmEvent, StopReason};
 
 /// Streaming decoder for Gemini SSE bodies.
 #[derive(Debug)]
@@ -113,17 +113,13 @@ fn decode_object(value: &Value, out: &mut Vec<LlmEvent>) {
         .and_then(|c| c.get("parts"))
         .and_then(Value::as_array);
     for part in parts.into_iter().flatten() {
-        let Some(text) = part
-            .get("text")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(text) = part.get("text").and_then(Value::as_str).and_then(storable) else {
             continue;
         };
         if part.get("thought").and_then(Value::as_bool) == Some(true) {
-            out.push(LlmEvent::Thinking(text.to_string()));
+            out.push(LlmEvent::Thinking(text));
         } else {
-            out.push(LlmEvent::Text(text.to_string()));
+            out.push(LlmEvent::Text(text));
         }
     }
     if let Some(usage) = value.get("usageMetadata").filter(|u| u.is_object()) {

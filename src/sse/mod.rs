@@ -89,6 +89,14 @@ pub(crate) fn error_message(value: &serde_json::Value) -> Option<String> {
     Some(message)
 }
 
+/// A text or reasoning delta as it can be stored: PostgreSQL text cannot
+/// hold U+0000, so a model's NUL characters are dropped; `None` when
+/// nothing else is left.
+pub(crate) fn storable(text: &str) -> Option<String> {
+    let kept = text.replace('\0', "");
+    (!kept.is_empty()).then_some(kept)
+}
+
 /// Shortens `s` to at most `max` bytes (on a char boundary) for messages.
 pub(crate) fn snippet(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -187,6 +195,14 @@ mod tests {
         assert!(error_message(&json!({"error": {"code": 1}})).is_some());
         assert_eq!(error_message(&json!({"error": null})), None);
         assert_eq!(error_message(&json!({"choices": []})), None);
+    }
+
+    #[test]
+    fn deltas_lose_nul_characters() {
+        assert_eq!(storable("a\0b\0"), Some("ab".to_string()));
+        assert_eq!(storable("\0"), None);
+        assert_eq!(storable(""), None);
+        assert_eq!(storable("\u{1}é"), Some("\u{1}é".to_string()));
     }
 
     #[test]

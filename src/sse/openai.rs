@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::lines::{LineDecoder, SseFrame};
-use super::{error_message, json_u32, snippet, LlmEvent, StopReason};
+use super::{error_message, json_u32, snippet, storable, LlmEvent, StopReason};
 
 /// Streaming decoder for OpenAI-compatible `chat/completions` SSE bodies.
 #[derive(Debug)]
@@ -114,11 +114,11 @@ fn decode_object(value: &Value, part: &str, out: &mut Vec<LlmEvent>) {
     if let Some(content) = content {
         let reasoning = non_empty_str(content.get("reasoning"))
             .or_else(|| non_empty_str(content.get("reasoning_content")));
-        if let Some(reasoning) = reasoning {
-            out.push(LlmEvent::Thinking(reasoning.to_string()));
+        if let Some(reasoning) = reasoning.and_then(storable) {
+            out.push(LlmEvent::Thinking(reasoning));
         }
-        if let Some(text) = non_empty_str(content.get("content")) {
-            out.push(LlmEvent::Text(text.to_string()));
+        if let Some(text) = non_empty_str(content.get("content")).and_then(storable) {
+            out.push(LlmEvent::Text(text));
         }
     }
     let usage = value.get("usage").filter(|u| u.is_object()).or_else(|| {

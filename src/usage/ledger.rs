@@ -76,7 +76,8 @@ pub fn entries(
                 0,
                 None,
                 false,
-                Some(failure.describe()),
+                // PostgreSQL text cannot hold U+0000 (an upstream body may).
+                Some(failure.describe().replace('\0', "")),
             )
         })
         .collect();

@@ -16,6 +16,7 @@ mod db_down;
 mod docs_pages;
 mod events;
 mod fallback;
+mod hostile_input;
 mod http_basics;
 mod http_transport;
 mod idempotency;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{escape, sse_data, Spec};
+use super::{escape, sse_frames, Spec};
 
 /// What [`Spec::check_examples`] found.
 #[derive(Debug, Default)]
@@ -16,7 +16,8 @@ pub struct ExampleReport {
 impl Spec {
     /// Validates every example: a schema's `examples` array against that
     /// schema; a media type's or parameter's `example` and `examples.*.value`
-    /// against its `schema` (for `text/event-stream`, each event's data).
+    /// against its `schema` (for `text/event-stream`, each event: see
+    /// [`Spec::validate_frame`]).
     pub fn check_examples(&self) -> ExampleReport {
         let mut report = ExampleReport::default();
         self.walk("", &self.doc, &mut report);
@@ -68,7 +69,7 @@ impl Spec {
         report: &mut ExampleReport,
     ) {
         let values: Vec<Result<Value, String>> = match (stream, value) {
-            (true, Value::String(text)) => sse_data(text),
+            (true, Value::String(text)) => sse_frames(text).into_iter().map(Ok).collect(),
             (true, other) => vec![Err(format!(
                 "an event-stream example must be text: {other}"
             ))],
@@ -81,7 +82,11 @@ impl Spec {
         }
         for value in values {
             report.checked += 1;
-            if let Err(e) = value.and_then(|v| self.validate(schema, &v)) {
+            let checked = value.and_then(|v| match stream {
+                true => self.validate_frame(schema, &v),
+                false => self.validate(schema, &v),
+            });
+            if let Err(e) = checked {
                 report.failures.push(format!("{at}: {e}"));
             }
         }

@@ -70,19 +70,40 @@ pub fn matches_template(template: &str, path: &str) -> bool {
 
 /// The JSON `data` of every complete Server-Sent Event frame in `text`.
 pub fn sse_data(text: &str) -> Vec<Result<Value, String>> {
+    sse_frames(text)
+        .iter()
+        .map(|frame| {
+            let data = frame["data"].as_str().unwrap_or_default();
+            serde_json::from_str(data).map_err(|e| format!("event data {data:?}: {e}"))
+        })
+        .collect()
+}
+
+/// Every complete Server-Sent Event frame in `text` with data, as the
+/// object of its fields the document describes (OpenAPI 3.2's reading of
+/// `text/event-stream`): `{"event": name, "data": text}`, `event` only
+/// when the frame names one.
+pub fn sse_frames(text: &str) -> Vec<Value> {
     let text = text.replace('\r', "");
     let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
     complete
         .split("\n\n")
         .filter_map(|frame| {
-            let data: Vec<&str> = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
+            let field = |name: &str| -> Vec<&str> {
+                frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect()
+            };
+            let data = field("data");
             (!data.is_empty()).then(|| {
-                let joined = data.join("\n");
-                serde_json::from_str(&joined).map_err(|e| format!("event data {joined:?}: {e}"))
+                let mut object = serde_json::Map::new();
+                if let Some(event) = field("event").last() {
+                    object.insert("event".into(), Value::from(*event));
+                }
+                object.insert("data".into(), Value::from(data.join("\n")));
+                Value::Object(object)
             })
         })
         .collect()
@@ -174,6 +195,32 @@ impl Spec {
         }
     }
 
+    /// Validates one event-stream frame (see [`sse_frames`]) against the
+    /// per-event `schema`, and its `data` as JSON against the schema's
+    /// `data.contentSchema` (which JSON Schema only annotates), with the
+    /// data's `type` equal to the frame's `event` name.
+    pub fn validate_frame(&self, schema: &Value, frame: &Value) -> Result<(), String> {
+        self.validate(schema, frame)?;
+        let (_, object) = self.deref(String::new(), schema);
+        let content = &object["properties"]["data"]["contentSchema"];
+        if content.is_null() {
+            return Err(format!(
+                "the event schema has no data.contentSchema: {object}"
+            ));
+        }
+        let text = frame["data"].as_str().unwrap_or_default();
+        let data: Value =
+            serde_json::from_str(text).map_err(|e| format!("event data {text:?}: {e}"))?;
+        self.validate(content, &data)?;
+        if data["type"] != frame["event"] {
+            return Err(format!(
+                "event {} carries data of type {}",
+                frame["event"], data["type"]
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks one real response against the document: the operation of
     /// `method` and `path` must document `status`, its required headers
     /// (`present` says whether the response has a header), its media type
@@ -263,9 +310,12 @@ impl Spec {
                     serde_json::from_str(body).map_err(|e| format!("{here}: {e}: {body}"))?;
                 self.validate_at(&schema_at, &json)
             }
-            "text/event-stream" => sse_data(body)
-                .into_iter()
-                .try_for_each(|data| self.validate_at(&schema_at, &data?)),
+            "text/event-stream" => {
+                let schema = self.doc.pointer(&schema_at).unwrap_or(&Value::Null);
+                sse_frames(body)
+                    .iter()
+                    .try_for_each(|frame| self.validate_frame(schema, frame))
+            }
             _ if body.is_empty() => Err("an empty body".into()),
             _ => Ok(()),
         }
@@ -376,6 +426,14 @@ mod tests {
         );
         let bad = "event: ping\ndata: {\"type\":\"pong\"}\n\n";
         assert!(check("POST", path, 200, "text/event-stream", bad).is_err());
+        let misnamed = "event: ping\ndata: {\"type\":\"message_stop\"}\n\n";
+        assert!(check("POST", path, 200, "text/event-stream", misnamed).is_err());
+        let unnamed = "data: {\"type\":\"ping\"}\n\n";
+        assert!(check("POST", path, 200, "text/event-stream", unnamed).is_err());
+        assert_eq!(
+            sse_frames("event: ping\r\ndata:{}\r\n\r\n"),
+            [json!({"event": "ping", "data": "{}"})]
+        );
         assert_eq!(
             sse_data("data: {}\n\ndata: {\"cut").len(),
             1,

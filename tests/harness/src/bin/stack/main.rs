@@ -4,9 +4,11 @@
 //!   embedded PGlite (or `DATABASE_URL`) and, without provider keys, the
 //!   provider stand-in. Ctrl-C stops everything it started.
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
-//!   suite against the built worker, real PostgreSQL and the stand-in, then a
-//!   same suite over Supabase's HTTP API (`postrust` behind a gateway), a
-//!   smoke run on PGlite and a misconfigured worker.
+//!   suite against the built worker, real PostgreSQL and the stand-in,
+//!   schemathesis on the same worker, then the same suite over Supabase's
+//!   HTTP API (`postrust` behind a gateway), a smoke run on PGlite and a
+//!   misconfigured worker (`stack test-only schemathesis`: only the
+//!   schemathesis passes).
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
 //!   only the database round trips per route; `stack bench-ttft`: only the
 //!   time-to-first-token comparison: direct, this API, LiteLLM;
@@ -21,6 +23,7 @@ mod limiter_restart;
 mod openapi;
 mod roundtrip_bench;
 mod run;
+mod schemathesis;
 mod size;
 mod test;
 mod throughput_bench;
@@ -31,7 +34,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -125,7 +125,11 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
 /// no other phases): the quick loop while working on one feature.
 /// `http:FILTER` runs them over Supabase's HTTP API instead.
+/// `schemathesis` runs only the schemathesis passes instead.
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
+    if filter == "schemathesis" {
+        return schemathesis_only(root).await;
+    }
     let (logs, secret) = build_e2e_and_worker(root).await?;
     openapi::reset_seen()?;
     let mut tally = Tally::default();
@@ -140,6 +144,18 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
         postgres_phase(root, &logs, &secret, filter, &mut tally).await
     };
     note_browser_skip();
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    r
+}
+
+/// `stack test-only schemathesis`: builds the worker and runs only the
+/// schemathesis passes against it, on a fresh PostgreSQL database.
+async fn schemathesis_only(root: &Path) -> Result<(), String> {
+    let (logs, secret) = build_worker(root).await?;
+    let stack = PgStack::start(root, &logs, "schemathesis", &secret, &[]).await?;
+    let mut tally = Tally::default();
+    let r = crate::schemathesis::run(root, &stack.worker.base_url, &mut tally).await;
+    stack.stop().await;
     println!("{} passed, {} failed", tally.passed, tally.failed);
     r
 }
@@ -444,6 +460,14 @@ async fn postgres_phase(
         tally,
     )
     .await;
+    // The whole suite also runs schemathesis on the same worker, once the
+    // end-to-end tests are done with it.
+    let r = if filter.is_empty() {
+        let st = crate::schemathesis::run(root, &stack.worker.base_url, tally).await;
+        r.and(st)
+    } else {
+        r
+    };
     stack.stop().await;
     r
 }
