@@ -428,7 +428,9 @@ impl PgStack {
     }
 }
 
-/// The whole end-to-end suite on a fresh PostgreSQL database.
+/// The whole end-to-end suite on a fresh PostgreSQL database, over
+/// Hyperdrive (the transport's own tests, `http_transport::`, run only
+/// over HTTP).
 async fn postgres_phase(
     root: &Path,
     logs: &Path,
@@ -436,40 +438,7 @@ async fn postgres_phase(
     filter: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let stack = PgStack::start(root, logs, "postgres", secret, &[]).await?;
-    let r = cargo_test(
-        root,
-        "end-to-end tests (PostgreSQL)",
-        &[
-            "--test",
-            "e2e",
-            "--",
-            filter,
-            "--skip",
-            "db_down::",
-            "--skip",
-            "misconfig::",
-            "--skip",
-            "rate_limits::",
-            "--skip",
-            "http_transport::",
-            "--test-threads",
-            E2E_THREADS,
-        ],
-        &stack.env("postgres", secret),
-        tally,
-    )
-    .await;
-    // The whole suite also runs schemathesis on the same worker, once the
-    // end-to-end tests are done with it.
-    let r = if filter.is_empty() {
-        let st = crate::schemathesis::run(root, &stack.worker.base_url, tally).await;
-        r.and(st)
-    } else {
-        r
-    };
-    stack.stop().await;
-    r
+    suite_phase(root, logs, secret, filter, Via::Hyperdrive, tally).await
 }
 
 /// The end-to-end suite again with the worker on Supabase's HTTP API
@@ -484,33 +453,45 @@ async fn http_phase(
     tally: &mut Tally,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let stack = PgStack::start_via(root, logs, "http", secret, &[], Via::Http).await?;
-    let r = cargo_test(
-        root,
-        "end-to-end tests (Supabase over HTTP)",
-        &[
-            "--test",
-            "e2e",
-            "--",
-            filter,
-            "--skip",
-            "db_down::",
-            "--skip",
-            "misconfig::",
-            "--skip",
-            "rate_limits::",
-            "--test-threads",
-            E2E_THREADS,
-        ],
-        &stack.env("http", secret),
-        tally,
-    )
-    .await;
-    stack.stop().await;
+    let r = suite_phase(root, logs, secret, filter, Via::Http, tally).await;
     println!(
         "    (the HTTP phase took {:.0} s in all)",
         started.elapsed().as_secs_f64()
     );
+    r
+}
+
+/// The suite (all but the phase-specific modules) on a fresh stack `via`.
+async fn suite_phase(
+    root: &Path,
+    logs: &Path,
+    secret: &str,
+    filter: &str,
+    via: Via,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let (phase, title) = match via {
+        Via::Hyperdrive => ("postgres", "end-to-end tests (PostgreSQL)"),
+        Via::Http => ("http", "end-to-end tests (Supabase over HTTP)"),
+    };
+    let mut args = vec!["--test", "e2e", "--", filter, "--test-threads", E2E_THREADS];
+    for phase_specific in ["db_down::", "misconfig::", "rate_limits::"] {
+        args.extend(["--skip", phase_specific]);
+    }
+    if via == Via::Hyperdrive {
+        args.extend(["--skip", "http_transport::"]);
+    }
+    let stack = PgStack::start_via(root, logs, phase, secret, &[], via).await?;
+    let r = cargo_test(root, title, &args, &stack.env(phase, secret), tally).await;
+    // The whole suite also runs schemathesis on the Hyperdrive worker, once
+    // the end-to-end tests are done with it.
+    let r = if filter.is_empty() && via == Via::Hyperdrive {
+        let st = crate::schemathesis::run(root, &stack.worker.base_url, tally).await;
+        r.and(st)
+    } else {
+        r
+    };
+    stack.stop().await;
     r
 }
 
