@@ -105,7 +105,9 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge => 413,
             ApiError::Validation(_) => 422,
-            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } | ApiError::TooManyLogins { .. } => 429,
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyStreams { .. }
+            | ApiError::TooManyLogins { .. } => 429,
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
             ApiError::ProvidersFailed(_) => 502,
             ApiError::Unavailable(_) => 503,
