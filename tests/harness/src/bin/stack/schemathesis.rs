@@ -8,7 +8,8 @@
 //! `Authorization: Bearer cak_…`) on every operation an API key may call,
 //! then with an access token on every operation. The key pass goes first
 //! because the token pass may delete API keys (it lists and deletes keys,
-//! its own ones included). Nothing else is excluded: logout only revokes
+//! its own ones included). Both leave out `GET …/events`, a stream that
+//! stays open (see [`EVENTS`]). Nothing else is excluded: logout only revokes
 //! the refresh token it is given (never the runner's), and deleting
 //! conversations only touches the test user's.
 //!
@@ -33,8 +34,13 @@ const CHECKS: &str =
     "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 /// Fewest generated requests over both passes for the run to count.
 pub(crate) const MIN_REQUESTS: u64 = 1_000;
-/// Operations an API key may not call (managing API keys).
-const KEY_MANAGEMENT: &str = "^/api/v1/auth/api-keys";
+/// A conversation's event stream: it stays open until the conversation is
+/// deleted (heartbeats only), so every valid request would hang until the
+/// request timeout. The end-to-end tests (`tests/e2e/events.rs`) check it
+/// against the document instead; its token route stays in.
+const EVENTS: &str = "/events$";
+/// Operations an API key may not call (managing API keys), and [`EVENTS`].
+const KEY_MANAGEMENT_AND_EVENTS: &str = "^/api/v1/auth/api-keys|/events$";
 
 /// The pinned version.
 fn version() -> &'static str {
@@ -109,14 +115,14 @@ pub(crate) async fn run(root: &Path, base_url: &str, tally: &mut Tally) -> Resul
             name: "api-key",
             bearer: key.clone(),
             headers: vec![format!("X-API-Key: {key}")],
-            exclude_path_regex: Some(KEY_MANAGEMENT),
+            exclude_path_regex: Some(KEY_MANAGEMENT_AND_EVENTS),
             max_examples: 25,
         },
         Pass {
             name: "access-token",
             bearer: access,
             headers: Vec::new(),
-            exclude_path_regex: None,
+            exclude_path_regex: Some(EVENTS),
             max_examples: 40,
         },
     ];
