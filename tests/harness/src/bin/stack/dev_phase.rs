@@ -39,6 +39,8 @@ fn setup(root: &Path, logs: &Path, name: &str, env: &[(&str, &str)]) -> Result<D
     let dir: PathBuf = root.join(format!("target/stack-run/{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let log = logs.join(format!("{name}-wrangler.log"));
+    let _ = std::fs::remove_file(&log);
     println!("\n==> start `stack dev` ({name}; log: target/stack-logs/{name}-wrangler.log)");
     Ok(DevSetup {
         root: root.to_path_buf(),
@@ -50,7 +52,7 @@ fn setup(root: &Path, logs: &Path, name: &str, env: &[(&str, &str)]) -> Result<D
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
-        log: Some(logs.join(format!("{name}-wrangler.log"))),
+        log: Some(log),
     })
 }
 
@@ -102,7 +104,8 @@ async fn over_http(
                 .await
             };
             dev.stop().await;
-            r
+            remove_run_dir(&setup);
+            r.and(no_missing_binding(&setup))
         }
         .await;
         project.stop().await;
@@ -143,6 +146,32 @@ async fn pglite_default(root: &Path, logs: &Path, secret: &str) -> Result<(), St
     }
     .await;
     dev.stop().await;
-    let _ = std::fs::remove_dir_all(setup.data_dir.parent().unwrap_or(&setup.data_dir));
-    r
+    remove_run_dir(&setup);
+    r.and(no_missing_binding(&setup))
+}
+
+/// Fails when the worker's log says a binding it used is missing (an
+/// environment of wrangler.toml that lacks one of the top-level bindings).
+fn no_missing_binding(setup: &DevSetup) -> Result<(), String> {
+    let Some(log) = &setup.log else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    match text
+        .lines()
+        .find(|l| l.contains("Binding `") && l.contains("is undefined"))
+    {
+        Some(line) => Err(format!(
+            "the worker lacks a binding ({}): {line}",
+            log.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Removes the folder [`setup`] made (`.dev.vars`, data, wrangler state).
+fn remove_run_dir(setup: &DevSetup) {
+    if let Some(dir) = setup.dev_vars.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
