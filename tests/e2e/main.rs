@@ -13,6 +13,7 @@ mod context_window;
 mod conversation_list;
 mod conversations;
 mod db_down;
+mod dev_http;
 mod docs_pages;
 mod events;
 mod fallback;

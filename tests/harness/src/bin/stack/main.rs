@@ -1,12 +1,15 @@
 //! The local stack runner behind `npm run dev` and `npm test`.
 //!
 //! - `stack dev`: serves the API on `127.0.0.1:${PORT:-8787}` with an
-//!   embedded PGlite (or `DATABASE_URL`) and, without provider keys, the
+//!   embedded PGlite (or `DATABASE_URL`, or Supabase's HTTP API when
+//!   `SUPABASE_URL` is set) and, without provider keys, the
 //!   provider stand-in. Ctrl-C stops everything it started.
 //! - `stack test`: format and lint checks, unit tests, then the end-to-end
 //!   suite against the built worker, real PostgreSQL and the stand-in,
 //!   schemathesis on the same worker, then the same suite over Supabase's
-//!   HTTP API (`postrust` behind a gateway), a smoke run on PGlite and a
+//!   HTTP API (`postrust` behind a gateway), the start-up of `stack dev`
+//!   over that API and on PGlite (`stack test-only dev`: only that), a
+//!   smoke run on PGlite and a
 //!   misconfigured worker (`stack test-only schemathesis`: only the
 //!   schemathesis passes).
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
@@ -19,6 +22,7 @@ mod bench;
 mod cold_bench;
 mod context_bench;
 mod dev;
+mod dev_phase;
 mod limiter_restart;
 mod openapi;
 mod roundtrip_bench;
@@ -34,7 +38,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -99,6 +99,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     openapi::reset_seen()?;
     note(postgres_phase(root, &logs, &secret, "", &mut tally).await);
     note(http_phase(root, &logs, &secret, "", &mut tally).await);
+    note(crate::dev_phase::run(root, &logs, &secret, &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
     note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
@@ -125,7 +126,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// PostgreSQL-phase end-to-end tests whose names contain FILTER (no checks,
 /// no other phases): the quick loop while working on one feature.
 /// `http:FILTER` runs them over Supabase's HTTP API instead.
-/// `schemathesis` runs only the schemathesis passes instead.
+/// `schemathesis` runs only the schemathesis passes instead; `dev` only
+/// the start-up of the dev command (over HTTP and on PGlite).
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     if filter == "schemathesis" {
         return schemathesis_only(root).await;
@@ -138,6 +140,8 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
         ratelimit_phase(root, &logs, &secret, filter, &mut tally).await
     } else if let Some(filter) = filter.strip_prefix("http:") {
         http_phase(root, &logs, &secret, filter, &mut tally).await
+    } else if filter == "dev" {
+        crate::dev_phase::run(root, &logs, &secret, &mut tally).await
     } else if filter == "limiter_restart" {
         crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
     } else {
@@ -253,7 +257,7 @@ pub(crate) async fn worker(
     Ok(w)
 }
 
-fn e2e_env(
+pub(crate) fn e2e_env(
     phase: &str,
     w: &Worker,
     stand_in: Option<&standin::StandIn>,
@@ -475,7 +479,7 @@ async fn suite_phase(
         Via::Http => ("http", "end-to-end tests (Supabase over HTTP)"),
     };
     let mut args = vec!["--test", "e2e", "--", filter, "--test-threads", E2E_THREADS];
-    for phase_specific in ["db_down::", "misconfig::", "rate_limits::"] {
+    for phase_specific in ["db_down::", "misconfig::", "rate_limits::", "dev_http::"] {
         args.extend(["--skip", phase_specific]);
     }
     if via == Via::Hyperdrive {
