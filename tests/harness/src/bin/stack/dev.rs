@@ -123,6 +123,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
             state_dir: root.join(".wrangler/state"),
             log: None,
             ready_within: Duration::from_secs(20 * 60),
+            config: None,
         },
     )
     .await?;
