@@ -207,6 +207,8 @@ pub struct WorkerOptions {
     pub log: Option<PathBuf>,
     /// How long to wait for `/health` (the first start includes a build).
     pub ready_within: Duration,
+    /// A wrangler configuration other than the root's `wrangler.toml`.
+    pub config: Option<PathBuf>,
 }
 
 /// The worker running locally.
@@ -254,6 +256,9 @@ pub fn spawn_worker(root: &Path, opts: &WorkerOptions) -> Result<(Proc, String),
         )
         .env("WRANGLER_SEND_METRICS", "false")
         .env("NO_COLOR", "1");
+    if let Some(config) = &opts.config {
+        cmd.arg("--config").arg(config);
+    }
     if opts.vars.contains_key("SUPABASE_URL") {
         // wrangler.toml's environment without the Hyperdrive binding: the
         // worker then reaches the database over Supabase's HTTP API.

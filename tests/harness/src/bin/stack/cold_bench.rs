@@ -74,6 +74,7 @@ async fn fresh_start(
         state_dir: run_dir.join("state"),
         log: Some(log),
         ready_within: Duration::from_secs(600),
+        config: None,
     };
     let (mut proc, base) = spawn_worker(root, &opts)?;
     let result = async {

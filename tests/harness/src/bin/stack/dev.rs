@@ -236,6 +236,7 @@ pub async fn start(setup: &DevSetup) -> Result<Dev, String> {
                 state_dir: setup.wrangler_dir.join("state"),
                 log: setup.log.clone(),
                 ready_within: Duration::from_secs(20 * 60),
+                config: None,
             },
         )
         .await;

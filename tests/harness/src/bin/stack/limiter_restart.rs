@@ -85,6 +85,7 @@ async fn check(
                     state_dir: run_dir.join("state"),
                     log: Some(logs.join(format!("limiter-restart-{n}-wrangler.log"))),
                     ready_within: Duration::from_secs(300),
+                    config: None,
                 },
             )
             .await

@@ -15,9 +15,12 @@
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
 //!   only the database round trips per route; `stack bench-ttft`: only the
 //!   time-to-first-token comparison: direct, this API, LiteLLM;
-//!   `stack bench-transports`: time to first token over Hyperdrive and HTTP).
+//!   `stack bench-transports`: time to first token over Hyperdrive and HTTP;
+//!   `stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]]`: time to first token of another
+//!   checkout's built worker and this one's, side by side).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
 
+mod ab_bench;
 mod bench;
 mod cold_bench;
 mod context_bench;
@@ -38,7 +41,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -53,6 +56,18 @@ async fn main() -> ExitCode {
         },
         Some("bench") => bench::run(&root).await,
         Some("bench-ttft") => ttft_bench::standalone(&root).await,
+        Some("bench-ttft-ab") => match args.get(1) {
+            Some(before) => {
+                ab_bench::standalone(
+                    &root,
+                    std::path::Path::new(before),
+                    args.get(2).map(String::as_str),
+                    args.get(3).map(std::path::Path::new),
+                )
+                .await
+            }
+            None => Err(USAGE.into()),
+        },
         Some("bench-transports") => transport_bench::standalone(&root).await,
         Some("roundtrips") => match test::build_worker(&root).await {
             Ok((logs, secret)) => roundtrip_bench::run(&root, &logs, &secret).await,

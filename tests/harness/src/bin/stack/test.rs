@@ -246,6 +246,7 @@ pub(crate) async fn worker(
             state_dir: run_dir.join("state"),
             log: Some(log),
             ready_within: Duration::from_secs(600),
+            config: None,
         },
     )
     .await?;
