@@ -1,6 +1,7 @@
 //! Publishing a send's events: the handler queues them (no I/O, no
 //! waiting); one task in `wait_until` opens one WebSocket to the
-//! conversation's object and sends them in batches, a batch leaving
+//! conversation's object once the answer's first piece has gone to the
+//! client, and sends them in batches, a batch leaving
 //! [`FLUSH_AFTER`] after its first delta, at [`MAX_DELTAS`] deltas, or at
 //! once for any other event. If the object cannot be reached the events are
 //! dropped and logged; the send goes on regardless.
@@ -105,6 +106,20 @@ async fn run(
     answer: String,
     mut rx: UnboundedReceiver<Vec<u8>>,
 ) {
+    // A send connects only once its answer's first piece is on its way to
+    // the client (or the send has ended): waking the conversation's object
+    // then never competes with the time to first token. What came before
+    // (the user message, the answer starting) leaves in the first batch.
+    let mut early = Vec::new();
+    if !answer.is_empty() {
+        while let Some(item) = rx.next().await {
+            let piece = matches!(item.first(), Some(b'T' | b'R'));
+            early.push(item);
+            if piece {
+                break;
+            }
+        }
+    }
     let ws = match super::socket(&env, conversation, &path).await {
         Ok(ws) if ws.accept().is_ok() => ws,
         Ok(_) => {
@@ -118,10 +133,13 @@ async fn run(
     };
     let mut open = true;
     while open {
-        let Some(first) = rx.next().await else {
-            break;
-        };
-        let mut items = vec![first];
+        let mut items = std::mem::take(&mut early);
+        if items.is_empty() {
+            let Some(first) = rx.next().await else {
+                break;
+            };
+            items.push(first);
+        }
         let mut deadline = std::pin::pin!(Delay::from(FLUSH_AFTER));
         while !batch::full(&items) {
             match select(rx.next(), deadline.as_mut()).await {
