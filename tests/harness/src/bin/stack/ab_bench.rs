@@ -22,7 +22,7 @@ use harness::stack::{start_worker, TestDatabase, Worker, WorkerOptions};
 use harness::{migrate, standin};
 use serde_json::json;
 
-use crate::ttft_bench::{first, median, register, summary};
+use crate::ttft_bench::{first, median, register, stream_in_new_conversation, summary};
 
 /// The upstream's delay before each word, in ms.
 const WORD_DELAY_MS: u64 = 50;
@@ -228,22 +228,10 @@ async fn measure(
                 .await
                 .map_err(|e| e.to_string())?;
             let base = &workers[k].base_url;
-            let conversation = crate::bench::json_of(
-                client
-                    .post(format!("{base}/api/v1/conversations"))
-                    .bearer_auth(&access[k])
-                    .json(&json!({"title": "ttft-ab"})),
-            )
-            .await?;
-            let id = conversation["id"].as_str().ok_or("no conversation id")?;
-            let t = first(
-                client
-                    .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
-                    .bearer_auth(&access[k])
-                    .json(&json!({"content": marker})),
-                &format!("{first_word}0"),
-            )
-            .await?;
+            let needle = format!("{first_word}0");
+            let t =
+                stream_in_new_conversation(&client, base, &access[k], "ttft-ab", &marker, &needle)
+                    .await?;
             if i > 0 {
                 times[k + 1].push(t.first);
             }

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::test::{PgStack, Via};
-use crate::ttft_bench::{first, median, register, summary};
+use crate::ttft_bench::{median, register, stream_in_new_conversation, summary};
 
 /// The upstream's delay before each word, in ms.
 const WORD_DELAY_MS: u64 = 50;
@@ -72,20 +72,14 @@ async fn measure(stacks: &[&PgStack; 2]) -> Result<[Vec<f64>; 2], String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let base = &s.worker.base_url;
-            let conversation = crate::bench::json_of(
-                client
-                    .post(format!("{base}/api/v1/conversations"))
-                    .bearer_auth(&access[k])
-                    .json(&json!({"title": "transport"})),
-            )
-            .await?;
-            let id = conversation["id"].as_str().ok_or("no conversation id")?;
-            let t = first(
-                client
-                    .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
-                    .bearer_auth(&access[k])
-                    .json(&json!({"content": marker})),
-                &format!("{first_word}0"),
+            let needle = format!("{first_word}0");
+            let t = stream_in_new_conversation(
+                &client,
+                base,
+                &access[k],
+                "transport",
+                &marker,
+                &needle,
             )
             .await?;
             if i > 0 {

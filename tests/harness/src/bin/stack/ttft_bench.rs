@@ -104,22 +104,8 @@ pub async fn run(
                 &needle,
             )
             .await?;
-            let conversation = crate::bench::json_of(
-                client
-                    .post(format!("{base}/api/v1/conversations"))
-                    .bearer_auth(access)
-                    .json(&json!({"title": "ttft"})),
-            )
-            .await?;
-            let id = conversation["id"].as_str().ok_or("no conversation id")?;
-            let a = first(
-                client
-                    .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
-                    .bearer_auth(access)
-                    .json(&json!({"content": marker})),
-                &needle,
-            )
-            .await?;
+            let a =
+                stream_in_new_conversation(&client, base, access, "ttft", &marker, &needle).await?;
             let p = match &litellm {
                 Some(l) => Some(
                     first(
@@ -291,6 +277,34 @@ impl Timed {
     pub(crate) fn server(&self, name: &str) -> Option<f64> {
         self.server.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
     }
+}
+
+/// Starts a conversation titled `title` on `base` and times the streamed
+/// answer to `content` until its body first contains `needle`.
+pub(crate) async fn stream_in_new_conversation(
+    client: &reqwest::Client,
+    base: &str,
+    access: &str,
+    title: &str,
+    content: &str,
+    needle: &str,
+) -> Result<Timed, String> {
+    let conversation = crate::bench::json_of(
+        client
+            .post(format!("{base}/api/v1/conversations"))
+            .bearer_auth(access)
+            .json(&json!({"title": title})),
+    )
+    .await?;
+    let id = conversation["id"].as_str().ok_or("no conversation id")?;
+    first(
+        client
+            .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
+            .bearer_auth(access)
+            .json(&json!({"content": content})),
+        needle,
+    )
+    .await
 }
 
 /// Times a streamed request until its body first contains `needle`.
