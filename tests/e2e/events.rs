@@ -187,7 +187,7 @@ async fn a_watcher_that_reconnects_mid_answer_gets_the_rest_of_it() {
 }
 
 #[tokio::test]
-async fn patch_and_delete_reach_the_watcher_and_delete_ends_the_stream() {
+async fn patch_and_delete_reach_the_watcher_and_delete_ends_the_stream_and_clears_the_object() {
     let (s, id) = owner().await;
     let mut w = watch(&s.access, &id, None).await;
     assert!(
@@ -199,6 +199,8 @@ async fn patch_and_delete_reach_the_watcher_and_delete_ends_the_stream() {
     assert_eq!(r.status, 200);
     let updated = w.until_event("conversation.updated").await;
     assert_eq!(updated.data["conversation"], r.json);
+    let kept = events_object(&id).expect("the conversation's object is on disk");
+    assert!(kept.events > 0 && kept.meta > 0, "{kept:?}");
     assert_eq!(
         delete_conversation(Auth::Bearer(&s.access), &id)
             .await
@@ -210,6 +212,16 @@ async fn patch_and_delete_reach_the_watcher_and_delete_ends_the_stream() {
     assert!(w.until(WAIT, |_| false).await || w.ended);
     assert!(w.ended, "the stream ends after conversation.deleted");
     w.assert_well_formed();
+    // The object forgets everything: no event, no retention setting.
+    let mut left = object_file_rows(&kept.file);
+    for _ in 0..50 {
+        if (left.events, left.meta) == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = object_file_rows(&kept.file);
+    }
+    assert_eq!((left.events, left.meta), (0, 0), "{left:?}");
     let gone = watch_at(&events_path(&id), Auth::Bearer(&s.access), None)
         .await
         .err()

@@ -219,6 +219,8 @@ pub struct Worker {
     pub base_url: String,
     /// The status `/health` answered when the worker came up (200 unless misconfigured).
     pub health_status: u16,
+    /// Local state (Durable Objects) directory.
+    pub state_dir: PathBuf,
 }
 
 /// Starts the worker with `tests/harness/worker.mjs` (wrangler's
@@ -232,6 +234,7 @@ pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, St
         proc,
         base_url,
         health_status,
+        state_dir: opts.state_dir,
     })
 }
 

@@ -275,6 +275,7 @@ pub(crate) fn e2e_env(
         ("E2E_DATABASE_URL", db.to_string()),
         ("E2E_JWT_SECRET", secret.to_string()),
         ("E2E_ORIGIN", TEST_ORIGIN.to_string()),
+        ("E2E_WORKER_STATE", w.state_dir.display().to_string()),
         ("ANTHROPIC_SDK_PYTHON", anthropic_sdk_python()),
         (
             harness::openapi::SEEN_FILE_VAR,
