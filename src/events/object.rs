@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::announce::DELETED;
@@ -120,6 +120,12 @@ impl ConversationEvents {
 
 impl DurableObject for ConversationEvents {
     fn new(state: State, _env: Env) -> Self {
+        // Also says when an object wakes from hibernation (its sockets kept).
+        console_log!(
+            "events: object {} starts with {} sockets",
+            state.id(),
+            state.get_websockets().len()
+        );
         let log = Log::open(state.storage().sql())
             .map_err(|e| console_error!("events: cannot open the log: {e}"))
             .ok();

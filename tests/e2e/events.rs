@@ -394,3 +394,45 @@ async fn ids_the_log_no_longer_holds_get_a_reload_event() {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
+
+/// Between events, an object whose watchers are all that is left is evicted
+/// from memory (hibernation: the local runtime does it after about 10 s
+/// idle, and bills nothing meanwhile in production); the next event wakes
+/// it with its watchers' sockets, which receive it.
+#[tokio::test]
+async fn an_idle_object_hibernates_and_its_watchers_still_get_events() {
+    let (s, id) = owner().await;
+    let mut w = watch(&s.access, &id, None).await;
+    let retitle = |title: &'static str| {
+        let (access, id) = (s.access.clone(), id.clone());
+        async move {
+            let r =
+                patch_conversation(Auth::Bearer(&access), &id, &json!({ "title": title })).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    retitle("Before").await;
+    w.until_event("conversation.updated").await;
+    let kept = events_object(&id).expect("the conversation's object is on disk");
+    let object = kept
+        .file
+        .rsplit('/')
+        .next()
+        .and_then(|f| f.strip_suffix(".sqlite"))
+        .expect("the object's id names its file");
+    logged(&["events: object", object, "starts with 0 sockets"]).await;
+
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    retitle("After").await;
+    assert!(
+        w.until(WAIT, |events| events
+            .iter()
+            .any(|e| e.data["conversation"]["title"] == "After"))
+            .await,
+        "the woken object reaches its watcher: {}",
+        w.raw
+    );
+    logged(&["events: object", object, "starts with 1 sockets"]).await;
+    assert_eq!(w.named("conversation.updated").len(), 2);
+    w.assert_well_formed();
+}

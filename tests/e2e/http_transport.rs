@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{db, me, new_user, Auth, Reply};
+use crate::support::{db, logged, me, new_user, Auth, Reply};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run in the HTTP phase"))
@@ -130,23 +130,6 @@ async fn arm(needle: &str, fault: &str, ms: u64) {
         .await
         .expect("the gateway answers");
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-}
-
-/// Waits (briefly) until the worker's log has a line with all of `words`.
-async fn logged(words: &[&str]) -> String {
-    let path = var("E2E_WORKER_LOG");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(line) = log.lines().find(|l| words.iter().all(|w| l.contains(w))) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {words:?} in {path}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A fresh user whose calls meet `fault`; returns `GET /auth/me`'s reply.

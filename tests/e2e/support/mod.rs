@@ -408,3 +408,21 @@ pub use object_storage::*;
 pub use sse::*;
 pub use standin::*;
 pub use watch::*;
+
+/// Waits (briefly) until the worker's log (`E2E_WORKER_LOG`) has a line
+/// with all of `words`; returns that line.
+pub async fn logged(words: &[&str]) -> String {
+    let path = std::env::var("E2E_WORKER_LOG").expect("E2E_WORKER_LOG is set");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| words.iter().all(|w| l.contains(w))) {
+            return line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {words:?} in {path}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

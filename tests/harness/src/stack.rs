@@ -221,6 +221,8 @@ pub struct Worker {
     pub health_status: u16,
     /// Local state (Durable Objects) directory.
     pub state_dir: PathBuf,
+    /// Its log file (`None`: its output goes to the terminal).
+    pub log: Option<PathBuf>,
 }
 
 /// Starts the worker with `tests/harness/worker.mjs` (wrangler's
@@ -235,6 +237,7 @@ pub async fn start_worker(root: &Path, opts: WorkerOptions) -> Result<Worker, St
         base_url,
         health_status,
         state_dir: opts.state_dir,
+        log: opts.log,
     })
 }
 

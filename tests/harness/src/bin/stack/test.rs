@@ -265,7 +265,7 @@ pub(crate) fn e2e_env(
     db: &str,
     secret: &str,
 ) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("E2E_PHASE", phase.to_string()),
         ("E2E_BASE_URL", w.base_url.clone()),
         (
@@ -281,7 +281,11 @@ pub(crate) fn e2e_env(
             harness::openapi::SEEN_FILE_VAR,
             openapi::seen_file().display().to_string(),
         ),
-    ]
+    ];
+    if let Some(log) = &w.log {
+        env.push(("E2E_WORKER_LOG", log.display().to_string()));
+    }
+    env
 }
 
 /// The python of the anthropic SDK venv `tests/setup.sh` makes (at the
@@ -313,8 +317,6 @@ pub(crate) struct PgStack {
     pub worker: Worker,
     /// The Data API the worker calls, when it runs over HTTP.
     pub project: Option<supabase::Project>,
-    /// The worker's log file.
-    pub worker_log: PathBuf,
 }
 
 /// How a [`PgStack`]'s worker reaches its database.
@@ -394,7 +396,6 @@ impl PgStack {
                 stand_in,
                 worker,
                 project,
-                worker_log: logs.join(format!("{phase}-wrangler.log")),
             }),
             Err(e) => {
                 let _ = db.drop_database().await;
@@ -416,7 +417,6 @@ impl PgStack {
             env.push(("E2E_GATEWAY_URL", p.gateway.url()));
             env.push(("E2E_ANON_KEY", p.gateway.keys.anon.clone()));
             env.push(("E2E_SERVICE_KEY", p.gateway.keys.secret.clone()));
-            env.push(("E2E_WORKER_LOG", self.worker_log.display().to_string()));
         }
         env
     }
