@@ -501,6 +501,16 @@ async fn logout_accepts_an_api_key() {
         .assert_error(401, "authentication_error");
 }
 
+#[tokio::test]
+async fn logout_cannot_end_another_users_login() {
+    let victim = new_user().await;
+    let intruder = new_user().await;
+    let r = logout(&victim.refresh, Auth::Bearer(&intruder.access)).await;
+    assert_eq!(r.status, 204, "logout never tells: {}", r.text);
+    let r = refresh(&victim.refresh).await;
+    assert_eq!(r.status, 200, "the victim's login must live on: {}", r.text);
+}
+
 // --------------------------------------------------------------------- me
 
 #[tokio::test]

@@ -64,6 +64,46 @@ async fn a_retry_returns_the_first_result_without_a_new_model_call() {
 }
 
 #[tokio::test]
+async fn one_users_key_is_nothing_to_another_user() {
+    // Keys belong to their user: the same key from someone else runs a
+    // send of their own, never replays (or blocks on) the first one's.
+    let (a, a_id) = user_with_conversation(&json!({"title": "a"})).await;
+    let (b, b_id) = user_with_conversation(&json!({"title": "b"})).await;
+    let (mk_a, mk_b) = (marker(), marker());
+    script(
+        &mk_a,
+        None,
+        json!({"text": "First user's private answer."}),
+        1,
+    )
+    .await;
+    script(&mk_b, None, json!({"text": "Second user's own answer."}), 1).await;
+    let key = random_uuid();
+    let first = send_keyed(&a.access, &a_id, &key, &json!({ "content": mk_a }), false).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let theirs = send_keyed(&b.access, &b_id, &key, &json!({ "content": mk_b }), false).await;
+    assert_eq!(theirs.status, 201, "{}", theirs.text);
+    assert_eq!(theirs.header("idempotent-replayed"), "");
+    assert_eq!(
+        theirs.json["assistant_message"]["content"],
+        "Second user's own answer."
+    );
+    assert_eq!(
+        theirs.json["user_message"]["conversation_id"],
+        b_id.as_str()
+    );
+    // On the first user's conversation, with the first user's body: a 404,
+    // not a replay of their answer.
+    let r = send_keyed(&b.access, &a_id, &key, &json!({ "content": mk_a }), false).await;
+    r.assert_error(404, "not_found_error");
+    assert!(!r.text.contains("private"), "{}", r.text);
+    assert_eq!(requests(&mk_a).await.len(), 1);
+    assert_eq!(requests(&mk_b).await.len(), 1);
+    assert_eq!(db_message_count(&a_id).await, 2);
+    assert_eq!(db_message_count(&b_id).await, 2);
+}
+
+#[tokio::test]
 async fn the_same_key_with_another_body_is_409() {
     let (s, id) = user_with_conversation(&json!({})).await;
     let key = random_uuid();
