@@ -89,6 +89,10 @@ pub struct Config {
     /// `MODEL_LIMITS`: per-model context window and answer limit overrides
     /// (e.g. a smaller context served behind `GROQ_BASE_URL`).
     pub model_limits: Vec<(String, Limits)>,
+    /// Longest wait for a database connection over Hyperdrive before the
+    /// database counts as unreachable (`DATABASE_CONNECT_TIMEOUT_MS`,
+    /// default 5000).
+    pub database_connect_timeout_ms: u64,
     /// How the database API is reached: the `HYPERDRIVE` binding, else
     /// `SUPABASE_URL` with `SUPABASE_SERVICE_ROLE_KEY`/`SUPABASE_SECRET_KEY`.
     pub database: Transport,
@@ -177,6 +181,8 @@ impl Config {
             u64::from(number("FIRST_TOKEN_TIMEOUT_MS", 15_000, 100, 120_000));
         let stream_ping_interval_ms =
             u64::from(number("STREAM_PING_INTERVAL_MS", 15_000, 100, 60_000));
+        let database_connect_timeout_ms =
+            u64::from(number("DATABASE_CONNECT_TIMEOUT_MS", 5_000, 100, 120_000));
         let event_retention_seconds = number("EVENT_RETENTION_SECONDS", 3_600, 5, 604_800);
         let event_streams_per_user = number("EVENT_STREAMS_PER_USER", 5, 1, 100);
 
@@ -225,6 +231,7 @@ impl Config {
             first_token_timeout_ms,
             stream_ping_interval_ms,
             model_limits,
+            database_connect_timeout_ms,
             database,
             event_retention_seconds,
             event_streams_per_user,

@@ -32,7 +32,10 @@ fn config(env: &Env) -> &'static Result<Config, ConfigError> {
         };
         let parsed = Config::from_sources(lookup, env.hyperdrive(db::BINDING).is_ok());
         match &parsed {
-            Ok(c) => console_log!("database transport: {}", c.database.name()),
+            Ok(c) => {
+                db::set_connect_timeout_ms(c.database_connect_timeout_ms);
+                console_log!("database transport: {}", c.database.name())
+            }
             Err(e) => console_error!("refusing to serve: {e}"),
         }
         parsed

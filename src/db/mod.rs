@@ -18,6 +18,7 @@ pub use call::{Database, DbError};
 pub use settings::Transport;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
@@ -30,8 +31,19 @@ use crate::runtime::timeout;
 
 /// Name of the Hyperdrive binding in `wrangler.toml`.
 pub const BINDING: &str = "HYPERDRIVE";
-/// How long connecting may take before the database counts as unreachable.
+/// How long connecting may take before the database counts as unreachable,
+/// unless `DATABASE_CONNECT_TIMEOUT_MS` says otherwise.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connect timeout in force (ms): [`CONNECT_TIMEOUT`] until the
+/// configuration sets it.
+static CONNECT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(CONNECT_TIMEOUT.as_millis() as u64);
+
+/// Sets the connect timeout (from `DATABASE_CONNECT_TIMEOUT_MS`, once the
+/// configuration is read).
+pub fn set_connect_timeout_ms(ms: u64) {
+    CONNECT_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
 
 /// The database API for one request, whichever transport carries it.
 pub struct Db {
@@ -149,7 +161,8 @@ async fn connect(
         .parse()
         .map_err(|e| ApiError::Internal(format!("bad Hyperdrive connection string: {e}")))?;
     let socket = hyperdrive.connect().map_err(|e| unreachable(&e))?;
-    timeout(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
+    let limit = Duration::from_millis(CONNECT_TIMEOUT_MS.load(Ordering::Relaxed));
+    timeout(limit, config.connect_raw(socket, NoTls))
         .await
         .ok_or_else(|| unreachable(&"connect timed out"))?
         .map_err(|e| unreachable(&e))

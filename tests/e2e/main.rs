@@ -23,6 +23,7 @@ mod http_basics;
 mod http_transport;
 mod idempotency;
 mod leases;
+mod load;
 mod messages_list;
 mod misconfig;
 mod models;

@@ -1,7 +1,9 @@
 //! Test and development harness for Conversation API.
 pub mod browser;
+pub mod conn_queue;
 pub mod delay_proxy;
 pub mod gateway;
+pub mod load;
 pub mod migrate;
 pub mod openapi;
 pub mod procs;

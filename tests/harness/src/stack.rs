@@ -117,8 +117,10 @@ async fn admin_exec(url: &str, sql: &str) -> Result<(), String> {
     result
 }
 
-/// Starts the embedded PostgreSQL (PGlite over its socket server) keeping
-/// its data in `data_dir`; returns the process and its connection URL.
+/// Starts the embedded PostgreSQL (PGlite served by
+/// `tests/harness/pglite.mjs`: every connection accepted, their requests
+/// queued and run one at a time) keeping its data in `data_dir`; returns
+/// the process and its connection URL.
 pub async fn start_pglite(
     root: &Path,
     data_dir: &Path,
@@ -126,14 +128,17 @@ pub async fn start_pglite(
     log: Option<&Path>,
 ) -> Result<(Proc, String), String> {
     std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(root.join("node_modules/.bin/pglite-server"));
+    let mut cmd = Command::new(root.join("node_modules/.bin/node"));
     cmd.current_dir(root)
         .env("PATH", node_path(root))
-        .arg(format!("--db={}", data_dir.display()))
-        .arg(format!("--port={port}"))
-        .arg("--host=127.0.0.1")
-        .arg("--max-connections=16");
-    let mut proc = Proc::spawn("pglite-server", cmd, log).map_err(|e| e.to_string())?;
+        .arg(root.join("tests/harness/pglite.mjs"))
+        .arg("--db")
+        .arg(data_dir)
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--host")
+        .arg("127.0.0.1");
+    let mut proc = Proc::spawn("pglite", cmd, log).map_err(|e| e.to_string())?;
     wait_for_port(&mut proc, port, Duration::from_secs(60)).await?;
     Ok((
         proc,

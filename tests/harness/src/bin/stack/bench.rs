@@ -51,7 +51,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
     result?;
     crate::cold_bench::run(root, &logs, &secret).await?;
     crate::transport_bench::run(root, &logs, &secret).await?;
-    crate::roundtrip_bench::run(root, &logs, &secret).await
+    crate::roundtrip_bench::run(root, &logs, &secret).await?;
+    crate::load::bench(root, &logs, &secret).await
 }
 
 /// `BENCH=context`: only the in-worker context window figures.

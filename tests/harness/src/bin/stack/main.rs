@@ -9,13 +9,16 @@
 //!   schemathesis on the same worker, then the same suite over Supabase's
 //!   HTTP API (`postrust` behind a gateway), the start-up of `stack dev`
 //!   over that API and on PGlite (`stack test-only dev`: only that), a
-//!   smoke run on PGlite and a
-//!   misconfigured worker (`stack test-only schemathesis`: only the
-//!   schemathesis passes).
+//!   smoke run on PGlite, the load phases (200 streamed sends at once over
+//!   50 users, on PGlite and on PostgreSQL; `stack test-only load`: only
+//!   those) and a misconfigured worker (`stack test-only schemathesis`:
+//!   only the schemathesis passes).
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
 //!   only the database round trips per route; `stack bench-ttft`: only the
 //!   time-to-first-token comparison: direct, this API, LiteLLM;
 //!   `stack bench-transports`: time to first token over Hyperdrive and HTTP;
+//!   `stack bench-load`: throughput and time to first token under load, on
+//!   PGlite and PostgreSQL;
 //!   `stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]]`: time to first token of another
 //!   checkout's built worker and this one's, side by side).
 //! - `stack migrate [URL]`: applies the migrations to `URL` (or `DATABASE_URL`).
@@ -27,6 +30,7 @@ mod context_bench;
 mod dev;
 mod dev_phase;
 mod limiter_restart;
+mod load;
 mod openapi;
 mod roundtrip_bench;
 mod run;
@@ -41,7 +45,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev|load | stack bench | stack bench-ttft | stack bench-transports | stack bench-load | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -69,6 +73,7 @@ async fn main() -> ExitCode {
             None => Err(USAGE.into()),
         },
         Some("bench-transports") => transport_bench::standalone(&root).await,
+        Some("bench-load") => load::standalone(&root).await,
         Some("roundtrips") => match test::build_worker(&root).await {
             Ok((logs, secret)) => roundtrip_bench::run(&root, &logs, &secret).await,
             Err(e) => Err(e),

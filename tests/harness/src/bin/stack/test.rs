@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::procs::free_port;
+use harness::conn_queue::{target_of, ConnQueue, LOCAL_POOL};
+use harness::procs::{free_port, Proc};
 use harness::stack::{
     random_hex_secret, start_pglite, start_worker, TestDatabase, Worker, WorkerOptions,
 };
@@ -103,6 +104,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
     note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
+    note(crate::load::phase(root, &logs, &secret, &mut tally).await);
     note(misconfig_phase(root, &logs, &mut tally).await);
     note(openapi::coverage(&mut tally));
 
@@ -127,7 +129,8 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// no other phases): the quick loop while working on one feature.
 /// `http:FILTER` runs them over Supabase's HTTP API instead.
 /// `schemathesis` runs only the schemathesis passes instead; `dev` only
-/// the start-up of the dev command (over HTTP and on PGlite).
+/// the start-up of the dev command (over HTTP and on PGlite); `load` only
+/// the load phases (PGlite and PostgreSQL).
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     if filter == "schemathesis" {
         return schemathesis_only(root).await;
@@ -144,6 +147,8 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
         crate::dev_phase::run(root, &logs, &secret, &mut tally).await
     } else if filter == "limiter_restart" {
         crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
+    } else if filter == "load" {
+        crate::load::phase(root, &logs, &secret, &mut tally).await
     } else {
         postgres_phase(root, &logs, &secret, filter, &mut tally).await
     };
@@ -317,6 +322,9 @@ pub(crate) struct PgStack {
     pub worker: Worker,
     /// The Data API the worker calls, when it runs over HTTP.
     pub project: Option<supabase::Project>,
+    /// The connection queue between the worker and the database, over
+    /// Hyperdrive (see [`harness::conn_queue`]).
+    queue: Option<ConnQueue>,
 }
 
 /// How a [`PgStack`]'s worker reaches its database.
@@ -368,12 +376,15 @@ impl PgStack {
             if !again.is_empty() {
                 return Err(format!("migrations applied twice: {again:?}"));
             }
-            let project = match via {
+            let (project, queue) = match via {
                 Via::Http => {
                     let log = logs.join(format!("{phase}-postrust.log"));
-                    Some(supabase::Project::start(&db.url, Some(&log)).await?)
+                    (
+                        Some(supabase::Project::start(&db.url, Some(&log)).await?),
+                        None,
+                    )
                 }
-                Via::Hyperdrive => None,
+                Via::Hyperdrive => (None, Some(local_pool(&db.url).await?)),
             };
             let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
@@ -386,16 +397,18 @@ impl PgStack {
             for (k, v) in overrides {
                 vars.insert((*k).into(), (*v).into());
             }
-            let w = worker(root, logs, phase, &db.url, vars).await?;
-            Ok((stand_in, w, project))
+            let hyperdrive = queue.as_ref().map_or(db.url.clone(), |q| q.url(&db.url));
+            let w = worker(root, logs, phase, &hyperdrive, vars).await?;
+            Ok((stand_in, w, project, queue))
         }
         .await;
         match started {
-            Ok((stand_in, worker, project)) => Ok(PgStack {
+            Ok((stand_in, worker, project, queue)) => Ok(PgStack {
                 db,
                 stand_in,
                 worker,
                 project,
+                queue,
             }),
             Err(e) => {
                 let _ = db.drop_database().await;
@@ -424,6 +437,7 @@ impl PgStack {
     /// Stops the worker and the stand-in and drops the database.
     pub(crate) async fn stop(mut self) {
         self.worker.proc.stop(Duration::from_secs(5)).await;
+        drop(self.queue.take());
         if let Some(p) = self.project.take() {
             p.stop().await;
         }
@@ -432,6 +446,15 @@ impl PgStack {
             eprintln!("warning: could not drop the test database: {e}");
         }
     }
+}
+
+/// A [`ConnQueue`] of [`LOCAL_POOL`] connections in front of the server
+/// of `url`.
+pub(crate) async fn local_pool(url: &str) -> Result<ConnQueue, String> {
+    let target = target_of(url).ok_or_else(|| format!("no host in {}", migrate::redact(url)))?;
+    ConnQueue::start(target, LOCAL_POOL)
+        .await
+        .map_err(|e| format!("cannot start the connection queue: {e}"))
 }
 
 /// The whole end-to-end suite on a fresh PostgreSQL database, over
@@ -481,7 +504,13 @@ async fn suite_phase(
         Via::Http => ("http", "end-to-end tests (Supabase over HTTP)"),
     };
     let mut args = vec!["--test", "e2e", "--", filter, "--test-threads", E2E_THREADS];
-    for phase_specific in ["db_down::", "misconfig::", "rate_limits::", "dev_http::"] {
+    for phase_specific in [
+        "db_down::",
+        "misconfig::",
+        "rate_limits::",
+        "dev_http::",
+        "load::",
+    ] {
         args.extend(["--skip", phase_specific]);
     }
     if via == Via::Hyperdrive {
@@ -531,6 +560,78 @@ async fn ratelimit_phase(
     r
 }
 
+/// A test worker on a fresh, migrated embedded PGlite database (the
+/// default of `npm run dev`), with the provider stand-in.
+pub(crate) struct PgliteStack {
+    /// The PGlite server.
+    pub pg: Proc,
+    /// Its connection URL.
+    pub url: String,
+    /// Its data folder (removed by `stop`).
+    data: PathBuf,
+    /// The provider stand-in the worker is pointed at.
+    pub stand_in: standin::StandIn,
+    /// The worker under `wrangler dev`.
+    pub worker: Worker,
+}
+
+impl PgliteStack {
+    /// Starts PGlite on a new data folder, migrates it, starts the stand-in
+    /// and the worker with [`test_vars`] and `overrides`.
+    pub(crate) async fn start(
+        root: &Path,
+        logs: &Path,
+        phase: &str,
+        secret: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<PgliteStack, String> {
+        let data = root.join(format!(
+            "target/stack-run/{phase}-data-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&data);
+        let port = free_port().map_err(|e| e.to_string())?;
+        let log = logs.join(format!("{phase}-pglite.log"));
+        let _ = std::fs::remove_file(&log);
+        let (mut pg, url) = start_pglite(root, &data, port, Some(&log)).await?;
+        let started = async {
+            migrate::run(&url, &root.join("migrations")).await?;
+            let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut vars = test_vars(secret, &stand_in);
+            for (k, v) in overrides {
+                vars.insert((*k).into(), (*v).into());
+            }
+            let w = worker(root, logs, phase, &url, vars).await?;
+            Ok::<_, String>((stand_in, w))
+        }
+        .await;
+        match started {
+            Ok((stand_in, worker)) => Ok(PgliteStack {
+                pg,
+                url,
+                data,
+                stand_in,
+                worker,
+            }),
+            Err(e) => {
+                pg.stop(Duration::from_secs(5)).await;
+                let _ = std::fs::remove_dir_all(&data);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the worker, the stand-in and PGlite; removes the data.
+    pub(crate) async fn stop(mut self) {
+        self.worker.proc.stop(Duration::from_secs(5)).await;
+        self.stand_in.shutdown();
+        self.pg.stop(Duration::from_secs(5)).await;
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
 /// The smoke tests on the embedded PGlite default, then the database taken
 /// away under the running worker.
 async fn pglite_phase(
@@ -539,46 +640,40 @@ async fn pglite_phase(
     secret: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let data = root.join(format!(
-        "target/stack-run/pglite-data-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&data);
-    let port = free_port().map_err(|e| e.to_string())?;
-    let (mut pg, url) = start_pglite(root, &data, port, Some(&logs.join("pglite.log"))).await?;
-    let result = async {
-        migrate::run(&url, &root.join("migrations")).await?;
-        let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut w = worker(root, logs, "pglite", &url, test_vars(secret, &stand_in)).await?;
-        let env = e2e_env("pglite", &w, Some(&stand_in), &url, secret);
-        let smoke = cargo_test(
-            root,
-            "smoke tests (PGlite)",
-            &["--test", "e2e", "--", "smoke::"],
-            &env,
-            tally,
-        )
-        .await;
-        pg.stop(Duration::from_secs(5)).await;
-        let env = e2e_env("db_down", &w, Some(&stand_in), &url, secret);
-        let down = cargo_test(
-            root,
-            "database down (PGlite stopped)",
-            &["--test", "e2e", "--", "db_down::"],
-            &env,
-            tally,
-        )
-        .await;
-        w.proc.stop(Duration::from_secs(5)).await;
-        stand_in.shutdown();
-        smoke.and(down)
-    }
+    let mut stack = PgliteStack::start(root, logs, "pglite", secret, &[]).await?;
+    let env = e2e_env(
+        "pglite",
+        &stack.worker,
+        Some(&stack.stand_in),
+        &stack.url,
+        secret,
+    );
+    let smoke = cargo_test(
+        root,
+        "smoke tests (PGlite)",
+        &["--test", "e2e", "--", "smoke::"],
+        &env,
+        tally,
+    )
     .await;
-    pg.stop(Duration::from_secs(5)).await;
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    stack.pg.stop(Duration::from_secs(5)).await;
+    let env = e2e_env(
+        "db_down",
+        &stack.worker,
+        Some(&stack.stand_in),
+        &stack.url,
+        secret,
+    );
+    let down = cargo_test(
+        root,
+        "database down (PGlite stopped)",
+        &["--test", "e2e", "--", "db_down::"],
+        &env,
+        tally,
+    )
+    .await;
+    stack.stop().await;
+    smoke.and(down)
 }
 
 /// A worker whose `JWT_SECRET` is too short must refuse to serve, clearly.
