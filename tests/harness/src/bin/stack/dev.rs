@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use harness::conn_queue::{target_of, ConnQueue, LOCAL_POOL};
 use harness::procs::{free_port, Proc};
 use harness::stack::{
     parse_env_file, random_hex_secret, start_pglite, start_worker, Worker, WorkerOptions,
@@ -107,6 +108,8 @@ pub struct Dev {
     pub database: DevDatabase,
     pglite: Option<Proc>,
     stand_in: Option<standin::StandIn>,
+    /// The connection queue in front of `DATABASE_URL`.
+    queue: Option<ConnQueue>,
 }
 
 impl Dev {
@@ -119,6 +122,7 @@ impl Dev {
         if let Some(s) = self.stand_in.take() {
             s.shutdown();
         }
+        drop(self.queue.take());
     }
 }
 
@@ -148,6 +152,11 @@ pub async fn run(root: &Path) -> Result<(), String> {
     dev.stop().await;
     Ok(())
 }
+
+/// The local worker's `DATABASE_CONNECT_TIMEOUT_MS` unless `.dev.vars`
+/// sets one: under a burst, a handshake waits its turn on the one busy
+/// `workerd` thread for longer than production's 5 s.
+pub const LOCAL_CONNECT_TIMEOUT_MS: &str = "60000";
 
 /// Starts what `npm run dev` serves. The database: `DATABASE_URL` through
 /// Hyperdrive when set; else Supabase over HTTP when `SUPABASE_URL` is set
@@ -226,11 +235,29 @@ pub async fn start(setup: &DevSetup) -> Result<Dev, String> {
             Some(s)
         };
 
+        // Local Hyperdrive opens a connection per request and one workerd
+        // thread runs them all: a burst waits for connections (see the
+        // README's "Load on the local stack") rather than answering 503.
+        let queue = match target_of(&database_url) {
+            Some(target) if database == DevDatabase::DatabaseUrl => Some(
+                ConnQueue::start(target, LOCAL_POOL)
+                    .await
+                    .map_err(|e| format!("cannot start the connection queue: {e}"))?,
+            ),
+            _ => None,
+        };
+        let hyperdrive = queue
+            .as_ref()
+            .map_or(database_url.clone(), |q| q.url(&database_url));
+        if !over_http {
+            vars.entry("DATABASE_CONNECT_TIMEOUT_MS".into())
+                .or_insert_with(|| LOCAL_CONNECT_TIMEOUT_MS.into());
+        }
         let worker = start_worker(
             root,
             WorkerOptions {
                 port: setup.port,
-                database_url: database_url.clone(),
+                database_url: hyperdrive,
                 vars: vars.clone(),
                 env_file: setup.wrangler_dir.join("dev.env"),
                 state_dir: setup.wrangler_dir.join("state"),
@@ -241,7 +268,7 @@ pub async fn start(setup: &DevSetup) -> Result<Dev, String> {
         )
         .await;
         match worker {
-            Ok(w) => Ok((w, stand_in)),
+            Ok(w) => Ok((w, stand_in, queue)),
             Err(e) => {
                 if let Some(s) = stand_in {
                     s.shutdown();
@@ -252,11 +279,12 @@ pub async fn start(setup: &DevSetup) -> Result<Dev, String> {
     }
     .await;
     match started {
-        Ok((worker, stand_in)) => Ok(Dev {
+        Ok((worker, stand_in, queue)) => Ok(Dev {
             worker,
             database,
             pglite,
             stand_in,
+            queue,
         }),
         Err(e) => {
             if let Some(mut p) = pglite {

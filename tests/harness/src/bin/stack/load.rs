@@ -19,7 +19,10 @@ use crate::test::{e2e_env, PgStack, PgliteStack};
 /// with hundreds of them a connection's handshake waits its turn there.
 const OVERRIDES: &[(&str, &str)] = &[
     ("FIRST_TOKEN_TIMEOUT_MS", "60000"),
-    ("DATABASE_CONNECT_TIMEOUT_MS", "60000"),
+    (
+        "DATABASE_CONNECT_TIMEOUT_MS",
+        crate::dev::LOCAL_CONNECT_TIMEOUT_MS,
+    ),
 ];
 
 /// The databases the load runs on.
