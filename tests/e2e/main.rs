@@ -6,7 +6,6 @@
 
 mod support;
 
-mod abandoned;
 mod api_keys;
 mod auth;
 mod context_window;
@@ -17,6 +16,7 @@ mod dev_http;
 mod docs_pages;
 mod events;
 mod fallback;
+mod faults;
 mod hostile_input;
 mod http_basics;
 mod http_transport;
@@ -36,5 +36,4 @@ mod smoke;
 mod stream;
 mod thinking;
 mod titles;
-mod unstored;
 mod usage;

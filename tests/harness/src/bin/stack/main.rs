@@ -9,7 +9,8 @@
 //!   schemathesis on the same worker, then the same suite over Supabase's
 //!   HTTP API (`postrust` behind a gateway), the start-up of `stack dev`
 //!   over that API and on PGlite (`stack test-only dev`: only that), a
-//!   smoke run on PGlite and a
+//!   smoke run on PGlite, the fault-injection tests on a private PostgreSQL
+//!   they stop and start (`stack test-only faults`: only those), and a
 //!   misconfigured worker (`stack test-only schemathesis`: only the
 //!   schemathesis passes).
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
@@ -26,6 +27,7 @@ mod cold_bench;
 mod context_bench;
 mod dev;
 mod dev_phase;
+mod faults;
 mod limiter_restart;
 mod openapi;
 mod roundtrip_bench;
@@ -41,7 +43,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|faults[FILTER]|schemathesis|dev | stack bench | stack bench-ttft | stack bench-transports | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
