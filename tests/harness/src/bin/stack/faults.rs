@@ -27,6 +27,12 @@ pub async fn run(
     filter: &str,
     tally: &mut Tally,
 ) -> Result<(), String> {
+    // `faults` alone would also match other tests' names (`…defaults…`).
+    let filter = if filter == "faults" {
+        "faults::"
+    } else {
+        filter
+    };
     let dir = root.join(format!("target/stack-run/faults-pg-{}", std::process::id()));
     let log = logs.join("faults-postgres.log");
     println!("\n==> private PostgreSQL for the fault-injection tests (log: target/stack-logs/faults-postgres.log)");
