@@ -12,4 +12,5 @@ mod relay;
 pub mod repo;
 pub mod routes;
 pub mod send;
+pub mod store;
 pub mod title;

@@ -235,6 +235,9 @@ pub struct Finish<'a> {
     pub conversation: Uuid,
     /// The user message stored by `prepare`.
     pub user_message: Uuid,
+    /// The send's id (the answer's id, made before the model was called):
+    /// a repeated `finish` of the same send stores nothing twice.
+    pub send_id: Uuid,
     /// The claimed `Idempotency-Key`, if any.
     pub idempotency_key: Option<&'a str>,
     /// Why the model stopped, kept with the key's result so that a replay
@@ -256,7 +259,9 @@ enum Stored {
 
 /// Stores the answer, token counts, ledger and the key's result in one
 /// round trip. The response body `{user_message, assistant_message}`, or
-/// `None` when there was no answer or the conversation is gone.
+/// `None` when there was no answer or the conversation is gone. Safe to
+/// call again for the same send (e.g. after a lost reply): what the first
+/// call stored is answered, nothing is stored twice.
 pub async fn finish(db: &dyn Database, f: &Finish<'_>) -> Result<Option<Value>, ApiError> {
     let counts: Vec<Value> = f
         .token_counts
@@ -265,7 +270,8 @@ pub async fn finish(db: &dyn Database, f: &Finish<'_>) -> Result<Option<Value>, 
         .collect();
     let args = json!({
         "user_id": f.owner, "conversation_id": f.conversation,
-        "user_message_id": f.user_message, "idempotency_key": f.idempotency_key,
+        "user_message_id": f.user_message, "send_id": f.send_id,
+        "idempotency_key": f.idempotency_key,
         "stop_reason": f.stop_reason,
         "answer": f.answer.as_ref().map(NewAnswer::to_json),
         "token_counts": counts, "usage": f.usage,

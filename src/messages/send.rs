@@ -5,16 +5,20 @@
 //! ends (`message_stop`) only once its answer is stored, and with an `error`
 //! event when it could not be.
 
+use std::future::Future;
+use std::time::Duration;
+
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::channel::oneshot;
 use futures::StreamExt;
 use serde_json::Value;
-use worker::{console_error, console_warn, Response};
+use worker::{console_error, console_warn, Env, Response};
 
 use super::answer::{Discard, Ending, Outcome, Sink};
 use super::idempotency;
 use super::prepare::{prepare_send, Prepared, Start};
 use super::repo::{self, Finish, NewAnswer};
+use super::store;
 use super::title;
 use crate::config::Config;
 use crate::db::{self, Database};
@@ -24,7 +28,7 @@ use crate::http::ctx::Ctx;
 use crate::http::respond::{self, event_stream};
 use crate::http::ApiError;
 use crate::llm::catalogue;
-use crate::runtime::now_ms;
+use crate::runtime::{now_ms, timeout};
 use crate::sse::anthropic::Encoder;
 use crate::usage::ledger::{self, Answered};
 
@@ -58,11 +62,11 @@ fn new_answer<'a>(prep: &Prepared, outcome: &'a Outcome) -> Option<NewAnswer<'a>
 }
 
 /// After a completed first exchange of an untitled conversation, generates
-/// its title (callers run this off the response path) and publishes it.
-/// Failures are logged.
+/// its title (callers run this off the response path, after the answer is
+/// stored) and publishes it. Failures are logged.
 async fn title_if_needed(
-    c: &dyn Database,
-    config: &Config,
+    env: &Env,
+    config: &'static Config,
     prep: &Prepared,
     outcome: &Outcome,
     events: &Publisher,
@@ -71,16 +75,19 @@ async fn title_if_needed(
         return;
     }
     let question = &prep.question;
-    match title::entitle(
-        c,
-        config,
-        prep.owner,
-        prep.conversation,
-        question,
-        &outcome.text,
-    )
-    .await
-    {
+    let titled = db::with_db(env, &config.database, |c| async move {
+        title::entitle(
+            &c,
+            config,
+            prep.owner,
+            prep.conversation,
+            question,
+            &outcome.text,
+        )
+        .await
+    })
+    .await;
+    match titled {
         Ok(Some(conversation)) => events.updated(&conversation),
         Ok(None) => {}
         Err(e) => console_warn!("title for conversation {} failed: {e:?}", prep.conversation),
@@ -89,7 +96,25 @@ async fn title_if_needed(
 
 /// Stores the answer, the token counts, the usage ledger and, under an
 /// `Idempotency-Key`, the result (or frees the key when no provider
-/// answered): one round trip. Returns the response body.
+/// answered): one round trip, tried again through a short database outage
+/// ([`store::retrying`]). Returns the response body.
+async fn store(
+    env: &Env,
+    config: &'static Config,
+    prep: &Prepared,
+    outcome: &Outcome,
+) -> StoreResult {
+    let what = format!("storing answer {}", prep.answer_id);
+    store::retrying(env, &config.database, &what, |c| async move {
+        finish(&c, prep, outcome).await
+    })
+    .await
+}
+
+/// What storing an answer gave: `send_finish`'s response body.
+type StoreResult = Result<Option<Value>, ApiError>;
+
+/// One try of storing the answer (see [`store`]).
 async fn finish(
     db: &dyn Database,
     prep: &Prepared,
@@ -115,6 +140,7 @@ async fn finish(
             owner: prep.owner,
             conversation: prep.conversation,
             user_message: prep.user_message_id,
+            send_id: prep.answer_id,
             idempotency_key: prep.idempotency_key.as_deref(),
             stop_reason: outcome.stop.as_str(),
             answer,
@@ -127,8 +153,8 @@ async fn finish(
 
 /// What the non-streaming route's answer task hands to its response.
 struct Handover {
-    /// `send_finish`'s response body (see [`finish`]).
-    body: Result<Option<Value>, ApiError>,
+    /// `send_finish`'s response body (see [`store`]).
+    body: StoreResult,
     /// How the answer ended.
     ending: Ending,
     /// The error to answer when no provider answered.
@@ -161,33 +187,49 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
             events: &events,
         };
         let outcome = prep.answer(config, &rid, &mut sink).await;
-        let (outcome, events) = (&outcome, &events);
-        let stored = db::with_db(&env, &config.database, |c| async move {
-            let body = finish(&c, &prep, outcome).await;
-            events.completed(body.as_ref().ok().and_then(Option::as_ref));
-            let stored = matches!(body, Ok(Some(_)));
-            let _ = tx.send(Handover {
-                body,
-                ending: outcome.ending,
-                failed: outcome.failed_error(),
-            });
-            if stored {
-                title_if_needed(&c, config, &prep, outcome, events).await;
-            }
-            Ok(())
-        })
-        .await;
-        if let Err(e) = stored {
+        let body = store(&env, config, &prep, &outcome).await;
+        if let Err(e) = &body {
             console_error!("[{rid}] could not store the answer: {e:?}");
+        }
+        events.completed(body.as_ref().ok().and_then(Option::as_ref));
+        let stored = matches!(body, Ok(Some(_)));
+        let _ = tx.send(Handover {
+            body,
+            ending: outcome.ending,
+            failed: outcome.failed_error(),
+        });
+        if stored {
+            title_if_needed(&env, config, &prep, &outcome, &events).await;
         }
     });
     let answered = rx.await.map_err(|_| {
         ApiError::Unavailable("database unreachable; the answer could not be stored".into())
     })?;
-    match answered.body? {
+    let body = answered.body.map_err(|e| match e {
+        ApiError::Unavailable(_) => {
+            ApiError::Unavailable("database unreachable; the answer could not be stored".into())
+        }
+        e => e,
+    })?;
+    match body {
         Some(body) if answered.ending != Ending::Failed => Ok(respond::json(201, &body)?),
         None if answered.ending == Ending::Failed => Err(answered.failed),
         _ => Err(ApiError::NotFound("conversation not found".into())),
+    }
+}
+
+/// Awaits `fut`, sending a `ping` to the client after each `every` it
+/// takes while the stream's closing events wait for it (a stream that
+/// already ended with an `error` event gets nothing more).
+async fn pinging<F: Future>(fut: F, every: Duration, sink: &mut ChannelSink) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Some(out) = timeout(every, fut.as_mut()).await {
+            return out;
+        }
+        if sink.held.is_some() && sink.is_open() {
+            sink.send(Encoder::ping());
+        }
     }
 }
 
@@ -294,24 +336,21 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         // The closing events (`message_delta`, `message_stop`) go out once
         // the answer is stored, so a client that sends its next message at
         // once finds this answer in place (in order, and in the next context).
-        let outcome = &outcome;
-        let stored = db::with_db(&env, &config.database, |c| async move {
-            let body = finish(&c, &prep, outcome).await;
-            match &body {
-                Ok(Some(_)) => sink.stored(),
-                Ok(None) => sink.not_stored("not_found_error"),
-                Err(e) => sink.not_stored(e.error_type()),
+        // Pings keep the stream alive while storing waits out an outage.
+        let every = Duration::from_millis(config.stream_ping_interval_ms);
+        let body = pinging(store(&env, config, &prep, &outcome), every, &mut sink).await;
+        match &body {
+            Ok(Some(_)) => sink.stored(),
+            Ok(None) => sink.not_stored("not_found_error"),
+            Err(e) => {
+                console_error!("[{rid}] could not store the answer: {e:?}");
+                sink.not_stored(e.error_type());
             }
-            drop(sink);
-            events.completed(body.as_ref().ok().and_then(Option::as_ref));
-            if matches!(body, Ok(Some(_))) {
-                title_if_needed(&c, config, &prep, outcome, &events).await;
-            }
-            body
-        })
-        .await;
-        if let Err(e) = stored {
-            console_error!("[{rid}] could not store the answer: {e:?}");
+        }
+        drop(sink);
+        events.completed(body.as_ref().ok().and_then(Option::as_ref));
+        if matches!(body, Ok(Some(_))) {
+            title_if_needed(&env, config, &prep, &outcome, &events).await;
         }
     });
     let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);

@@ -6,7 +6,6 @@
 
 mod support;
 
-mod abandoned;
 mod api_keys;
 mod auth;
 mod context_window;
@@ -17,6 +16,7 @@ mod dev_http;
 mod docs_pages;
 mod events;
 mod fallback;
+mod faults;
 mod forged_input;
 mod hostile_input;
 mod http_basics;
@@ -39,5 +39,4 @@ mod smoke;
 mod stream;
 mod thinking;
 mod titles;
-mod unstored;
 mod usage;

@@ -121,10 +121,21 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<String>,
 ) -> Reply {
+    send_to(&stack().base_url, method, path, headers, body).await
+}
+
+/// [`send`] to the worker at `base_url` (a phase may run more than one).
+pub async fn send_to(
+    base_url: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Reply {
     // One client per call: each #[tokio::test] has its own runtime, and a
     // pooled connection dies with the runtime that opened it.
     let client = reqwest::Client::new();
-    let mut req = client.request(method.clone(), format!("{}{}", stack().base_url, path));
+    let mut req = client.request(method.clone(), format!("{base_url}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

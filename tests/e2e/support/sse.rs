@@ -184,13 +184,29 @@ pub async fn stream_until(
     body: &Value,
     stop: impl Fn(&[SseEvent]) -> bool,
 ) -> SseReply {
+    stream_with(access, id, body, &[], stop).await
+}
+
+/// [`stream_until`] with `headers` added to the request (e.g. an
+/// `Idempotency-Key`).
+pub async fn stream_with(
+    access: &str,
+    id: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+    stop: impl Fn(&[SseEvent]) -> bool,
+) -> SseReply {
     let url = format!("{}{}", stack().base_url, stream_path(id));
     let started = Instant::now();
-    let mut resp = reqwest::Client::new()
+    let mut req = reqwest::Client::new()
         .post(url)
         .header("Authorization", format!("Bearer {access}"))
         .header("Content-Type", "application/json")
-        .header("Accept", "text/event-stream")
+        .header("Accept", "text/event-stream");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req
         .body(body.to_string())
         .send()
         .await

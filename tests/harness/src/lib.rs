@@ -1,5 +1,6 @@
 //! Test and development harness for Conversation API.
 pub mod browser;
+pub mod cluster;
 pub mod conn_queue;
 pub mod delay_proxy;
 pub mod gateway;

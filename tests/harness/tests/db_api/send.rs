@@ -329,3 +329,76 @@ async fn a_key_whose_lease_lapsed_is_taken_over_and_its_old_holder_stores_nothin
     assert_eq!(replay["response"], done["response"]);
     db.done().await;
 }
+
+#[tokio::test]
+async fn a_repeated_finish_of_one_send_stores_nothing_twice() {
+    // The worker calls send_finish again when the reply of the first call
+    // was lost (the connection broke after the commit): same send_id, same
+    // arguments. Nothing is stored twice and the same result comes back.
+    let db = Db::new().await;
+    let uid = db.user("a@example.com").await;
+    let cid = db.conversation(&uid).await;
+    let first = db
+        .call(
+            "send_prepare",
+            json!({"user_id": uid, "conversation_id": cid, "content": "hello",
+                   "idempotency": {"key": "k", "request_hash": "h", "lease_seconds": 60},
+                   "budget": {"tokens": 100}}),
+        )
+        .await;
+    let mid = first["user_message"]["id"].as_str().unwrap().to_string();
+    let usage = json!([
+        {"kind": "answer", "model": "m2", "provider": "gemini", "success": false,
+         "error": "timed out before the first token"},
+        {"kind": "answer", "model": "m", "provider": "groq", "input_tokens": 10,
+         "output_tokens": 4, "input_price": "1", "output_price": "2", "success": true,
+         "message_id": ANSWER_1}]);
+    let args = json!({"user_id": uid, "conversation_id": cid, "user_message_id": mid,
+                      "send_id": ANSWER_1, "idempotency_key": "k",
+                      "answer": answer(ANSWER_1, "once"), "token_counts": [], "usage": usage});
+    let stored = db.call("send_finish", args.clone()).await;
+    assert_eq!(stored["assistant_message"]["content"], "once");
+    let again = db.call("send_finish", args.clone()).await;
+    assert_eq!(again, stored, "the repeat answers what the first stored");
+    assert_eq!(db.count("SELECT count(*) FROM app.messages").await, 2);
+    assert_eq!(db.count("SELECT count(*) FROM app.usage_ledger").await, 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM app.usage_ledger WHERE send_id IS NOT NULL")
+            .await,
+        2,
+        "the rows carry their send"
+    );
+    let replay = db
+        .call(
+            "send_prepare",
+            json!({"user_id": uid, "conversation_id": cid, "content": "hello",
+                   "idempotency": {"key": "k", "request_hash": "h", "lease_seconds": 60},
+                   "budget": {"tokens": 100}}),
+        )
+        .await;
+    assert_eq!(replay["outcome"], "replay");
+    assert_eq!(
+        replay["response"]["assistant_message"],
+        stored["assistant_message"]
+    );
+
+    // A send no provider answered records its failed attempts once.
+    let second = db
+        .call(
+            "send_prepare",
+            prepare(&uid, &cid, "anyone?", json!({"tokens": 100})),
+        )
+        .await;
+    let mid = second["user_message"]["id"].as_str().unwrap().to_string();
+    let failed = json!({"user_id": uid, "conversation_id": cid, "user_message_id": mid,
+                        "send_id": ANSWER_2, "token_counts": [],
+                        "usage": [{"kind": "answer", "model": "m", "provider": "groq",
+                                   "success": false, "error": "HTTP 500"}]});
+    for _ in 0..2 {
+        let out = db.call("send_finish", failed.clone()).await;
+        assert_eq!(out["response"], Value::Null);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM app.usage_ledger").await, 3);
+    assert_eq!(db.count("SELECT count(*) FROM app.messages").await, 3);
+    db.done().await;
+}

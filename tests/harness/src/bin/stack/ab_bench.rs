@@ -161,7 +161,7 @@ async fn start_prebuilt(
 
 /// `toml` without its `[build]` section and with `build/…` paths made
 /// absolute under `dir`.
-fn prebuilt_config(toml: &str, dir: &Path) -> String {
+pub(crate) fn prebuilt_config(toml: &str, dir: &Path) -> String {
     let mut out = String::new();
     let mut in_build = false;
     for line in toml.lines() {

@@ -11,8 +11,9 @@
 //!   over that API and on PGlite (`stack test-only dev`: only that), a
 //!   smoke run on PGlite, the load phases (200 streamed sends at once over
 //!   50 users, on PGlite and on PostgreSQL; `stack test-only load`: only
-//!   those) and a misconfigured worker (`stack test-only schemathesis`:
-//!   only the schemathesis passes).
+//!   those), the fault-injection tests on a private PostgreSQL they stop
+//!   and start (`stack test-only faults`: only those), and a misconfigured
+//!   worker (`stack test-only schemathesis`: only the schemathesis passes).
 //! - `stack bench`: the measurements of BENCHMARKS.md (`stack roundtrips`:
 //!   only the database round trips per route; `stack bench-ttft`: only the
 //!   time-to-first-token comparison: direct, this API, LiteLLM;
@@ -29,6 +30,7 @@ mod cold_bench;
 mod context_bench;
 mod dev;
 mod dev_phase;
+mod faults;
 mod limiter_restart;
 mod load;
 mod openapi;
@@ -45,7 +47,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|schemathesis|dev|load | stack bench | stack bench-ttft | stack bench-transports | stack bench-load | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|faults[FILTER]|schemathesis|dev|load | stack bench | stack bench-ttft | stack bench-transports | stack bench-load | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {

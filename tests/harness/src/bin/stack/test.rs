@@ -102,6 +102,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     note(http_phase(root, &logs, &secret, "", &mut tally).await);
     note(crate::dev_phase::run(root, &logs, &secret, &mut tally).await);
     note(ratelimit_phase(root, &logs, &secret, "rate_limits::", &mut tally).await);
+    note(crate::faults::run(root, &logs, &secret, "faults::", &mut tally).await);
     note(crate::limiter_restart::run(root, &logs, &secret, &mut tally).await);
     note(pglite_phase(root, &logs, &secret, &mut tally).await);
     note(crate::load::phase(root, &logs, &secret, &mut tally).await);
@@ -130,7 +131,9 @@ pub async fn run(root: &Path) -> Result<(), String> {
 /// `http:FILTER` runs them over Supabase's HTTP API instead.
 /// `schemathesis` runs only the schemathesis passes instead; `dev` only
 /// the start-up of the dev command (over HTTP and on PGlite); `load` only
-/// the load phases (PGlite and PostgreSQL).
+/// the load phases (PGlite and PostgreSQL); a FILTER starting with
+/// `faults` runs those fault-injection tests in their own phase (a private
+/// PostgreSQL the tests stop and start).
 pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
     if filter == "schemathesis" {
         return schemathesis_only(root).await;
@@ -145,6 +148,8 @@ pub async fn run_only(root: &Path, filter: &str) -> Result<(), String> {
         http_phase(root, &logs, &secret, filter, &mut tally).await
     } else if filter == "dev" {
         crate::dev_phase::run(root, &logs, &secret, &mut tally).await
+    } else if filter.starts_with("faults") {
+        crate::faults::run(root, &logs, &secret, filter, &mut tally).await
     } else if filter == "limiter_restart" {
         crate::limiter_restart::run(root, &logs, &secret, &mut tally).await
     } else if filter == "load" {
@@ -235,6 +240,18 @@ pub(crate) async fn worker(
     database_url: &str,
     vars: BTreeMap<String, String>,
 ) -> Result<Worker, String> {
+    worker_with_config(root, logs, phase, database_url, vars, None).await
+}
+
+/// [`worker`] with a wrangler configuration other than `wrangler.toml`.
+pub(crate) async fn worker_with_config(
+    root: &Path,
+    logs: &Path,
+    phase: &str,
+    database_url: &str,
+    vars: BTreeMap<String, String>,
+    config: Option<PathBuf>,
+) -> Result<Worker, String> {
     let run_dir = root.join(format!("target/stack-run/{phase}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
     let log: PathBuf = logs.join(format!("{phase}-wrangler.log"));
@@ -251,7 +268,7 @@ pub(crate) async fn worker(
             state_dir: run_dir.join("state"),
             log: Some(log),
             ready_within: Duration::from_secs(600),
-            config: None,
+            config,
         },
     )
     .await?;
@@ -513,8 +530,17 @@ async fn suite_phase(
     ] {
         args.extend(["--skip", phase_specific]);
     }
-    if via == Via::Hyperdrive {
-        args.extend(["--skip", "http_transport::"]);
+    // The fault-injection tests run in their own phase on Hyperdrive; over
+    // HTTP those of the provider and the client run again (the database's
+    // and the limiter's need that phase's private cluster and worker).
+    match via {
+        Via::Hyperdrive => args.extend(["--skip", "http_transport::", "--skip", "faults::"]),
+        Via::Http => args.extend([
+            "--skip",
+            "faults::database::",
+            "--skip",
+            "faults::limiter::",
+        ]),
     }
     let stack = PgStack::start_via(root, logs, phase, secret, &[], via).await?;
     let r = cargo_test(root, title, &args, &stack.env(phase, secret), tally).await;
