@@ -1,9 +1,9 @@
 //! Publishing a send's events: the handler queues them (no I/O, no
 //! waiting); one task in `wait_until` opens one WebSocket to the
-//! conversation's object once the answer's first piece has gone to the
-//! client, and sends them in batches, a batch leaving
-//! [`FLUSH_AFTER`] after its first delta, at [`MAX_DELTAS`] deltas, or at
-//! once for any other event. If the object cannot be reached the events are
+//! conversation's object once the first batch is due (the answer's first
+//! piece gone to the client and [`FLUSH_AFTER`] passed), and sends them in
+//! batches, a batch leaving [`FLUSH_AFTER`] after its first delta, at
+//! [`MAX_DELTAS`] deltas, or at once for any other event. If the object cannot be reached the events are
 //! dropped and logged; the send goes on regardless.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
@@ -106,19 +106,17 @@ async fn run(
     answer: String,
     mut rx: UnboundedReceiver<Vec<u8>>,
 ) {
-    // A send connects only once its answer's first piece is on its way to
-    // the client (or the send has ended): waking the conversation's object
-    // then never competes with the time to first token. What came before
-    // (the user message, the answer starting) leaves in the first batch.
-    let mut early = Vec::new();
+    // A send connects only once its first batch is due: its answer's first
+    // piece has gone to the client and the batch has gathered for
+    // [`FLUSH_AFTER`] (or filled, or the send has ended). Waking the
+    // conversation's object (locally: in the process that serves the
+    // stream) then never competes with the first token, and the first batch
+    // leaves no later than when connecting came first. What came before the
+    // first piece (the user message, the answer starting) leaves in it.
+    let mut items = Vec::new();
+    let mut open = true;
     if !answer.is_empty() {
-        while let Some(item) = rx.next().await {
-            let piece = matches!(item.first(), Some(b'T' | b'R'));
-            early.push(item);
-            if piece {
-                break;
-            }
-        }
+        open = until_first_piece(&mut rx, &mut items).await && gather(&mut rx, &mut items).await;
     }
     let ws = match super::socket(&env, conversation, &path).await {
         Ok(ws) if ws.accept().is_ok() => ws,
@@ -131,30 +129,90 @@ async fn run(
             return;
         }
     };
-    let mut open = true;
-    while open {
-        let mut items = std::mem::take(&mut early);
+    loop {
         if items.is_empty() {
+            if !open {
+                break;
+            }
             let Some(first) = rx.next().await else {
                 break;
             };
             items.push(first);
-        }
-        let mut deadline = std::pin::pin!(Delay::from(FLUSH_AFTER));
-        while !batch::full(&items) {
-            match select(rx.next(), deadline.as_mut()).await {
-                Either::Left((Some(item), _)) => items.push(item),
-                Either::Left((None, _)) => {
-                    open = false;
-                    break;
-                }
-                Either::Right(_) => break,
-            }
+            open = gather(&mut rx, &mut items).await;
         }
         if let Err(e) = ws.send_with_str(batch::encode(&answer, &items)) {
             console_warn!("events of conversation {conversation}: publishing stopped: {e}");
             return;
         }
+        items.clear();
     }
     let _ = ws.close(Some(1000), Some("done"));
+}
+
+/// Queues into `items` what arrives up to and including the answer's first
+/// piece; false when the send ended before one.
+async fn until_first_piece(rx: &mut UnboundedReceiver<Vec<u8>>, items: &mut Vec<Vec<u8>>) -> bool {
+    while let Some(item) = rx.next().await {
+        let piece = matches!(item.first(), Some(b'T' | b'R'));
+        items.push(item);
+        if piece {
+            return true;
+        }
+    }
+    false
+}
+
+/// Adds to `items` what arrives until the batch must leave (see
+/// [`batch::full`]) or [`FLUSH_AFTER`] has passed; false once the send has
+/// dropped its [`Publisher`] (nothing more will come).
+async fn gather(rx: &mut UnboundedReceiver<Vec<u8>>, items: &mut Vec<Vec<u8>>) -> bool {
+    let mut deadline = std::pin::pin!(Delay::from(FLUSH_AFTER));
+    while !batch::full(items) {
+        match select(rx.next(), deadline.as_mut()).await {
+            Either::Left((Some(item), _)) => items.push(item),
+            Either::Left((None, _)) => return false,
+            Either::Right(_) => break,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn what_precedes_the_first_piece_waits_with_it_and_later_items_stay_queued() {
+        let (tx, mut rx) = unbounded();
+        for item in [
+            batch::event("message.created", None, "\"message\":{}"),
+            batch::delta(true, "hm"),
+            batch::delta(false, "late"),
+        ] {
+            tx.unbounded_send(item).expect("queued");
+        }
+        let mut items = Vec::new();
+        assert!(block_on(until_first_piece(&mut rx, &mut items)));
+        assert_eq!(items.len(), 2, "up to and with the first piece");
+        assert_eq!(items[1], batch::delta(true, "hm"));
+        assert_eq!(rx.try_recv().ok(), Some(batch::delta(false, "late")));
+    }
+
+    #[test]
+    fn a_send_that_ends_before_a_piece_keeps_its_events() {
+        let (tx, mut rx) = unbounded();
+        let created = batch::event("message.created", None, "\"message\":{}");
+        tx.unbounded_send(created.clone()).expect("queued");
+        drop(tx);
+        let mut items = Vec::new();
+        assert!(!block_on(until_first_piece(&mut rx, &mut items)));
+        assert_eq!(items, [created]);
+    }
 }
