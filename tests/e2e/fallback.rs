@@ -8,107 +8,45 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::{
-    assert_cost, cost, db, marker, messages_of, providers_called, requests, script, send_message,
-    send_ok, stored_answer, stream_message, user_with_conversation, wait_for_messages, Auth,
-    Session, DEFAULT_MODEL, FALLBACK_MODEL,
+    assert_groq_then_gemini, db, fallback_setup, marker, messages_of, providers_called, requests,
+    script, send_expecting_fallback, send_message, send_ok, stream_expecting_fallback,
+    stream_message, user_with_conversation, wait_for_messages, Auth, DEFAULT_MODEL, FALLBACK_MODEL,
 };
-
-/// The answer Gemini gives in these tests.
-const GEMINI_ANSWER: &str = "Gemini stepped in for Groq.";
-
-/// A user, a conversation on the default model, a marker, and scripts:
-/// Groq gets `groq_reply`, Gemini answers [`GEMINI_ANSWER`] with known usage.
-async fn setup(groq_reply: Value) -> (Session, String, String) {
-    let (s, id) = user_with_conversation(&json!({})).await;
-    let mk = marker();
-    script(&mk, Some("groq"), groq_reply, 1).await;
-    script(
-        &mk,
-        Some("gemini"),
-        json!({"text": GEMINI_ANSWER, "usage": {"input_tokens": 200, "output_tokens": 50}}),
-        1,
-    )
-    .await;
-    (s, id, mk)
-}
-
-/// Asserts an assistant message answered by the fallback model.
-fn assert_gemini_answer(m: &Value) {
-    assert_eq!(m["content"], GEMINI_ANSWER, "{m}");
-    assert_eq!(m["provider"], "gemini", "{m}");
-    assert_eq!(m["model"], FALLBACK_MODEL, "{m}");
-    assert_eq!(m["status"], "complete", "{m}");
-    assert_eq!(m["input_tokens"], 200, "{m}");
-    assert_eq!(m["output_tokens"], 50, "{m}");
-    assert_cost(m, cost(200, 50, 0.10, 0.40));
-}
-
-/// Asserts the stand-in saw one Groq request (answered with `groq_status`,
-/// `None` when it never answered) and then one Gemini request.
-async fn assert_groq_then_gemini(mk: &str, groq_model: &str, groq_status: Option<u16>) {
-    let seen = requests(mk).await;
-    assert_eq!(providers_called(mk).await, ["groq", "gemini"], "{seen:?}");
-    assert_eq!(seen[0]["model"], groq_model, "{}", seen[0]);
-    assert_eq!(seen[0]["status"], json!(groq_status), "{}", seen[0]);
-    assert_eq!(seen[1]["model"], FALLBACK_MODEL, "{}", seen[1]);
-    assert_eq!(seen[1]["status"], 200, "{}", seen[1]);
-}
-
-/// Sends (non-stream) and checks Gemini's answer, returned and stored.
-async fn send_expecting_fallback(s: &Session, id: &str, mk: &str) {
-    let r = send_ok(&s.access, id, &json!({"content": format!("Hi {mk}")})).await;
-    let a = &r["assistant_message"];
-    assert_gemini_answer(a);
-    let all = messages_of(&s.access, id).await;
-    assert_eq!(all.len(), 2, "{all:?}");
-    assert_eq!(&all[1], a);
-}
-
-/// Streams and checks Gemini's answer, streamed and stored.
-async fn stream_expecting_fallback(s: &Session, id: &str, mk: &str) {
-    let r = stream_message(&s.access, id, &json!({"content": format!("Hi {mk}")})).await;
-    r.assert_complete();
-    assert_eq!(r.start_message()["model"], FALLBACK_MODEL, "{}", r.dump());
-    assert_eq!(r.text(), GEMINI_ANSWER, "{}", r.dump());
-    let stored = stored_answer(&s.access, id, Duration::from_secs(5)).await;
-    assert_eq!(stored["id"], r.start_message()["id"], "{stored}");
-    assert_gemini_answer(&stored);
-}
 
 #[tokio::test]
 async fn groq_rate_limited_falls_back_to_gemini() {
-    let (s, id, mk) = setup(json!({"status": 429, "retry_after": 7})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"status": 429, "retry_after": 7})).await;
     send_expecting_fallback(&s, &id, &mk).await;
     assert_groq_then_gemini(&mk, DEFAULT_MODEL, Some(429)).await;
 }
 
 #[tokio::test]
 async fn groq_rate_limited_falls_back_to_gemini_in_the_stream() {
-    let (s, id, mk) = setup(json!({"status": 429, "retry_after": 7})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"status": 429, "retry_after": 7})).await;
     stream_expecting_fallback(&s, &id, &mk).await;
     assert_groq_then_gemini(&mk, DEFAULT_MODEL, Some(429)).await;
 }
 
 #[tokio::test]
 async fn groq_capacity_exceeded_498_falls_back_to_gemini() {
-    let (s, id, mk) = setup(json!({"status": 498})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"status": 498})).await;
     send_expecting_fallback(&s, &id, &mk).await;
     assert_groq_then_gemini(&mk, DEFAULT_MODEL, Some(498)).await;
 }
 
 #[tokio::test]
 async fn groq_500_falls_back_to_gemini() {
-    let (s, id, mk) = setup(json!({"status": 500})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"status": 500})).await;
     send_expecting_fallback(&s, &id, &mk).await;
     assert_groq_then_gemini(&mk, DEFAULT_MODEL, Some(500)).await;
 }
 
 #[tokio::test]
 async fn groq_503_falls_back_to_gemini_in_the_stream() {
-    let (s, id, mk) = setup(json!({"status": 503})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"status": 503})).await;
     stream_expecting_fallback(&s, &id, &mk).await;
     assert_groq_then_gemini(&mk, DEFAULT_MODEL, Some(503)).await;
 }
@@ -116,7 +54,7 @@ async fn groq_503_falls_back_to_gemini_in_the_stream() {
 #[tokio::test]
 async fn a_retired_groq_model_falls_back_to_gemini() {
     // The stand-in answers 404 model_not_found for retired ids by itself.
-    let (s, id, mk) = setup(json!({"text": "never sent"})).await;
+    let (s, id, mk) = fallback_setup(&json!({}), json!({"text": "never sent"})).await;
     let retired = "llama-3.1-8b-instant";
     db().await
         .execute(

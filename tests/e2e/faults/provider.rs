@@ -10,42 +10,13 @@ use serde_json::{json, Value};
 
 use super::{assert_one_paid_answer, ledger_settled, shared, Entry};
 use crate::support::{
-    assert_cost, cost, marker, messages_of, providers_called, requests, script, send_ok,
-    stored_answer, stream_message, user_with_conversation, Session, DEFAULT_MODEL, FALLBACK_MODEL,
+    assert_groq_then_gemini, fallback_setup, marker, requests, script, send_expecting_fallback,
+    stored_answer, stream_expecting_fallback, stream_message, user_with_conversation,
+    DEFAULT_MODEL,
 };
 
 /// How long storing a streamed answer may take after the stream ends.
 const STORE_WITHIN: Duration = Duration::from_secs(5);
-
-/// The answer Gemini gives when it steps in.
-const GEMINI_ANSWER: &str = "Gemini stepped in for Groq.";
-
-/// A user, a titled conversation on the default model, a marker, and
-/// scripts: Groq gets `groq_reply`, Gemini answers [`GEMINI_ANSWER`].
-async fn setup(groq_reply: Value) -> (Session, String, String) {
-    let (s, id) = user_with_conversation(&json!({"title": "faults"})).await;
-    let mk = marker();
-    script(&mk, Some("groq"), groq_reply, 1).await;
-    script(
-        &mk,
-        Some("gemini"),
-        json!({"text": GEMINI_ANSWER, "usage": {"input_tokens": 200, "output_tokens": 50}}),
-        1,
-    )
-    .await;
-    (s, id, mk)
-}
-
-/// Asserts Gemini's answer as stored, and its price.
-fn assert_gemini_answer(m: &Value) {
-    assert_eq!(m["content"], GEMINI_ANSWER, "{m}");
-    assert_eq!(m["provider"], "gemini", "{m}");
-    assert_eq!(m["model"], FALLBACK_MODEL, "{m}");
-    assert_eq!(m["status"], "complete", "{m}");
-    assert_eq!(m["input_tokens"], 200, "{m}");
-    assert_eq!(m["output_tokens"], 50, "{m}");
-    assert_cost(m, cost(200, 50, 0.10, 0.40));
-}
 
 /// Asserts the ledger of a fallback: Groq's failed attempt (no tokens,
 /// an error naming `why`), then Gemini's answer.
@@ -74,40 +45,21 @@ fn assert_fallback_ledger(rows: &[Entry], answer: &Value, why: &str) {
 /// saw, what is stored (once) and the ledger, per route; `groq_status` is
 /// the status the stand-in answered Groq's request with.
 async fn assert_falls_back(groq_reply: Value, groq_status: Option<u16>, why: &str) {
+    let titled = json!({"title": "faults"});
     // The streaming route.
-    let (s, id, mk) = setup(groq_reply.clone()).await;
-    let r = stream_message(&s.access, &id, &json!({"content": format!("Hi {mk}")})).await;
-    r.assert_complete();
-    assert_eq!(r.start_message()["model"], FALLBACK_MODEL, "{}", r.dump());
-    assert_eq!(r.text(), GEMINI_ANSWER, "{}", r.dump());
-    let stored = stored_answer(&s.access, &id, STORE_WITHIN).await;
-    assert_eq!(stored["id"], r.start_message()["id"], "{stored}");
-    assert_gemini_answer(&stored);
+    let (s, id, mk) = fallback_setup(&titled, groq_reply.clone()).await;
+    let stored = stream_expecting_fallback(&s, &id, &mk).await;
     assert_fallback_ledger(&ledger_settled(&id, 2, STORE_WITHIN).await, &stored, why);
-    assert_groq_then_gemini(&mk, groq_status).await;
+    assert_groq_then_gemini(&mk, DEFAULT_MODEL, groq_status).await;
 
     // The non-streaming route.
-    let (s, id, mk) = setup(groq_reply).await;
+    let (s, id, mk) = fallback_setup(&titled, groq_reply).await;
     let started = Instant::now();
-    let r = send_ok(&s.access, &id, &json!({"content": format!("Hi {mk}")})).await;
+    let answer = send_expecting_fallback(&s, &id, &mk).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(12), "the fallback took {took:?}");
-    let answer = &r["assistant_message"];
-    assert_gemini_answer(answer);
-    let all = messages_of(&s.access, &id).await;
-    assert_eq!(all.len(), 2, "stored once: {all:?}");
-    assert_eq!(&all[1], answer);
-    assert_fallback_ledger(&ledger_settled(&id, 2, STORE_WITHIN).await, answer, why);
-    assert_groq_then_gemini(&mk, groq_status).await;
-}
-
-/// Asserts one Groq request (answered `groq_status`, `None` when never
-/// answered), then one Gemini request.
-async fn assert_groq_then_gemini(mk: &str, groq_status: Option<u16>) {
-    let seen = requests(mk).await;
-    assert_eq!(providers_called(mk).await, ["groq", "gemini"], "{seen:?}");
-    assert_eq!(seen[0]["status"], json!(groq_status), "{}", seen[0]);
-    assert_eq!(seen[1]["status"], 200, "{}", seen[1]);
+    assert_fallback_ledger(&ledger_settled(&id, 2, STORE_WITHIN).await, &answer, why);
+    assert_groq_then_gemini(&mk, DEFAULT_MODEL, groq_status).await;
 }
 
 #[tokio::test]

@@ -405,6 +405,7 @@ pub fn assert_invalid_fields(r: &Reply, fields: &[&str]) {
 mod accounts;
 mod conversations;
 mod db;
+mod fallback;
 mod jwt;
 mod object_storage;
 mod sse;
@@ -414,6 +415,7 @@ mod watch;
 pub use accounts::*;
 pub use conversations::*;
 pub use db::*;
+pub use fallback::*;
 pub use jwt::*;
 pub use object_storage::*;
 pub use sse::*;
