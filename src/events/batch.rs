@@ -17,7 +17,7 @@ use serde_json::Value;
 /// Longest a delta waits for others before its batch leaves.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
 /// Most deltas in one batch.
-pub const MAX_DELTAS: usize = 32;
+pub const MAX_DELTAS: usize = 256;
 
 /// A queued piece of answer text (`thinking` false) or reasoning.
 pub fn delta(thinking: bool, text: &str) -> Vec<u8> {

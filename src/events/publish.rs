@@ -6,9 +6,13 @@
 //! [`MAX_DELTAS`] deltas, or at once for any other event. If the object cannot be reached the events are
 //! dropped and logged; the send goes on regardless.
 
-use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
-use futures::future::{select, Either};
-use futures::StreamExt;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures::future::select;
 use serde_json::Value;
 use uuid::Uuid;
 use worker::{console_warn, Delay, Env};
@@ -18,10 +22,123 @@ use super::batch::MAX_DELTAS;
 use super::batch::{self, FLUSH_AFTER};
 use crate::http::context::RequestContext;
 
+/// What the publishing task waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    /// Any item.
+    Anything,
+    /// The answer's first piece.
+    Piece,
+    /// A batch that must leave now ([`batch::full`]).
+    Full,
+    /// Only the end of the send.
+    End,
+}
+
+/// The queue between a send and its publishing task. Queuing an item wakes
+/// the task only when the task would act on it (a delta in the middle of a
+/// batch just waits there): a fast answer costs one wake-up per batch, not
+/// one per piece.
+#[derive(Default)]
+struct Queue {
+    items: Vec<Vec<u8>>,
+    /// An answer piece has been queued since the send started.
+    has_piece: bool,
+    /// The send has dropped its [`Publisher`]: nothing more will come.
+    closed: bool,
+    want: Option<Want>,
+    waker: Option<Waker>,
+}
+
+impl Queue {
+    fn satisfied(&self, want: Want) -> bool {
+        self.closed
+            || match want {
+                Want::Anything => !self.items.is_empty(),
+                Want::Piece => self.has_piece,
+                Want::Full => batch::full(&self.items),
+                Want::End => false,
+            }
+    }
+
+    fn push(&mut self, item: Vec<u8>) {
+        self.has_piece |= matches!(item.first(), Some(b'T' | b'R'));
+        self.items.push(item);
+        self.wake_if_wanted();
+    }
+
+    fn wake_if_wanted(&mut self) {
+        if self.want.is_some_and(|w| self.satisfied(w)) {
+            self.want = None;
+            if let Some(waker) = self.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The task's end of a [`Queue`].
+#[derive(Clone, Default)]
+struct Shared(Rc<RefCell<Queue>>);
+
+impl Shared {
+    fn push(&self, item: Vec<u8>) {
+        self.0.borrow_mut().push(item);
+    }
+
+    fn close(&self) {
+        let mut q = self.0.borrow_mut();
+        q.closed = true;
+        q.wake_if_wanted();
+    }
+
+    fn closed(&self) -> bool {
+        self.0.borrow().closed
+    }
+
+    /// Everything queued, leaving the queue empty.
+    fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.0.borrow_mut().items)
+    }
+
+    /// Resolves once `want` holds or the queue is closed.
+    fn wait(&self, want: Want) -> Wait<'_> {
+        Wait { queue: self, want }
+    }
+
+    /// Waits until the batch must leave (`want`: see [`batch::full`]), the
+    /// queue closes, or [`FLUSH_AFTER`] has passed.
+    async fn gather(&self, want: Want) {
+        let deadline = std::pin::pin!(Delay::from(FLUSH_AFTER));
+        let _ = select(self.wait(want), deadline).await;
+    }
+}
+
+/// See [`Shared::wait`].
+struct Wait<'a> {
+    queue: &'a Shared,
+    want: Want,
+}
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = self.queue.0.borrow_mut();
+        if q.satisfied(self.want) {
+            q.want = None;
+            return Poll::Ready(());
+        }
+        q.want = Some(self.want);
+        q.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
 /// The events of one send: its user message, the answer being produced,
 /// the stored answer, and the title it may give the conversation.
 pub struct Publisher {
-    tx: UnboundedSender<Vec<u8>>,
+    queue: Shared,
     conversation: Uuid,
     answer: String,
 }
@@ -29,19 +146,25 @@ pub struct Publisher {
 impl Publisher {
     /// Starts the publishing task of a send whose answer will be `answer`.
     pub fn start(rc: &RequestContext, conversation: Uuid, answer: Uuid) -> Publisher {
-        let (tx, rx) = unbounded();
+        let queue = Shared::default();
         let path = format!("/publish?{}", super::retention_query(rc.config));
         let answer = answer.to_string();
-        rc.spawn(run(rc.env.clone(), conversation, path, answer.clone(), rx));
+        rc.spawn(run(
+            rc.env.clone(),
+            conversation,
+            path,
+            answer.clone(),
+            queue.clone(),
+        ));
         Publisher {
-            tx,
+            queue,
             conversation,
             answer,
         }
     }
 
     fn push(&self, item: Vec<u8>) {
-        let _ = self.tx.unbounded_send(item);
+        self.queue.push(item);
     }
 
     /// `message.created` for a stored message.
@@ -88,35 +211,42 @@ impl Publisher {
     }
 }
 
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 /// Publishes one event of `conversation` after the response, over the
 /// same path as a send's events.
 pub fn publish_once(rc: &RequestContext, conversation: Uuid, item: Vec<u8>) {
-    let (tx, rx) = unbounded();
-    let _ = tx.unbounded_send(item);
+    let queue = Shared::default();
+    queue.push(item);
+    queue.close();
     let path = format!("/publish?{}", super::retention_query(rc.config));
-    rc.spawn(run(rc.env.clone(), conversation, path, String::new(), rx));
+    rc.spawn(run(
+        rc.env.clone(),
+        conversation,
+        path,
+        String::new(),
+        queue,
+    ));
 }
 
 /// The publishing task: connects, then sends batches until the send drops
 /// its [`Publisher`].
-async fn run(
-    env: Env,
-    conversation: Uuid,
-    path: String,
-    answer: String,
-    mut rx: UnboundedReceiver<Vec<u8>>,
-) {
+async fn run(env: Env, conversation: Uuid, path: String, answer: String, queue: Shared) {
     // A send connects only once its first batch is due: its answer's first
     // piece has gone to the client and the batch has gathered for
-    // [`FLUSH_AFTER`] (or filled, or the send has ended). Waking the
-    // conversation's object (locally: in the process that serves the
-    // stream) then never competes with the first token, and the first batch
+    // [`FLUSH_AFTER`] (or the send has ended; it waits its whole time even
+    // when full). Waking the conversation's object (locally: in the process
+    // that serves the stream) then never competes with the first token nor
+    // with a fast answer's first hundred milliseconds, and the first batch
     // leaves no later than when connecting came first. What came before the
     // first piece (the user message, the answer starting) leaves in it.
-    let mut items = Vec::new();
-    let mut open = true;
     if !answer.is_empty() {
-        open = until_first_piece(&mut rx, &mut items).await && gather(&mut rx, &mut items).await;
+        queue.wait(Want::Piece).await;
+        queue.gather(Want::End).await;
     }
     let ws = match super::socket(&env, conversation, &path).await {
         Ok(ws) if ws.accept().is_ok() => ws,
@@ -130,89 +260,107 @@ async fn run(
         }
     };
     loop {
+        let items = queue.take();
         if items.is_empty() {
-            if !open {
+            if queue.closed() {
                 break;
             }
-            let Some(first) = rx.next().await else {
-                break;
-            };
-            items.push(first);
-            open = gather(&mut rx, &mut items).await;
+            queue.wait(Want::Anything).await;
+            queue.gather(Want::Full).await;
+            continue;
         }
         if let Err(e) = ws.send_with_str(batch::encode(&answer, &items)) {
             console_warn!("events of conversation {conversation}: publishing stopped: {e}");
             return;
         }
-        items.clear();
     }
     let _ = ws.close(Some(1000), Some("done"));
 }
 
-/// Queues into `items` what arrives up to and including the answer's first
-/// piece; false when the send ended before one.
-async fn until_first_piece(rx: &mut UnboundedReceiver<Vec<u8>>, items: &mut Vec<Vec<u8>>) -> bool {
-    while let Some(item) = rx.next().await {
-        let piece = matches!(item.first(), Some(b'T' | b'R'));
-        items.push(item);
-        if piece {
-            return true;
-        }
-    }
-    false
-}
-
-/// Adds to `items` what arrives until the batch must leave (see
-/// [`batch::full`]) or [`FLUSH_AFTER`] has passed; false once the send has
-/// dropped its [`Publisher`] (nothing more will come).
-async fn gather(rx: &mut UnboundedReceiver<Vec<u8>>, items: &mut Vec<Vec<u8>>) -> bool {
-    let mut deadline = std::pin::pin!(Delay::from(FLUSH_AFTER));
-    while !batch::full(items) {
-        match select(rx.next(), deadline.as_mut()).await {
-            Either::Left((Some(item), _)) => items.push(item),
-            Either::Left((None, _)) => return false,
-            Either::Right(_) => break,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
     use super::*;
 
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime")
-            .block_on(f)
-    }
+    /// Counts its wake-ups.
+    struct Counter(AtomicUsize);
 
-    #[test]
-    fn what_precedes_the_first_piece_waits_with_it_and_later_items_stay_queued() {
-        let (tx, mut rx) = unbounded();
-        for item in [
-            batch::event("message.created", None, "\"message\":{}"),
-            batch::delta(true, "hm"),
-            batch::delta(false, "late"),
-        ] {
-            tx.unbounded_send(item).expect("queued");
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
         }
-        let mut items = Vec::new();
-        assert!(block_on(until_first_piece(&mut rx, &mut items)));
-        assert_eq!(items.len(), 2, "up to and with the first piece");
-        assert_eq!(items[1], batch::delta(true, "hm"));
-        assert_eq!(rx.try_recv().ok(), Some(batch::delta(false, "late")));
+    }
+
+    fn poll(wait: &mut Wait<'_>, counter: &Arc<Counter>) -> Poll<()> {
+        let waker = Waker::from(counter.clone());
+        Pin::new(wait).poll(&mut Context::from_waker(&waker))
     }
 
     #[test]
-    fn a_send_that_ends_before_a_piece_keeps_its_events() {
-        let (tx, mut rx) = unbounded();
-        let created = batch::event("message.created", None, "\"message\":{}");
-        tx.unbounded_send(created.clone()).expect("queued");
-        drop(tx);
-        let mut items = Vec::new();
-        assert!(!block_on(until_first_piece(&mut rx, &mut items)));
-        assert_eq!(items, [created]);
+    fn waiting_for_the_first_piece_ignores_other_events_and_keeps_them_queued() {
+        let queue = Shared::default();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let mut wait = queue.wait(Want::Piece);
+        assert!(poll(&mut wait, &counter).is_pending());
+        queue.push(batch::event("message.created", None, "\"message\":{}"));
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "not a piece: no wake-up"
+        );
+        queue.push(batch::delta(true, "hm"));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut wait, &counter).is_ready());
+        assert_eq!(
+            queue.take().len(),
+            2,
+            "the event and the piece wait together"
+        );
+    }
+
+    #[test]
+    fn deltas_in_a_batch_wake_the_task_only_when_it_is_full() {
+        let queue = Shared::default();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let mut wait = queue.wait(Want::Full);
+        assert!(poll(&mut wait, &counter).is_pending());
+        for _ in 0..batch::MAX_DELTAS - 1 {
+            queue.push(batch::delta(false, "a"));
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "no wake-up per delta");
+        queue.push(batch::delta(false, "a"));
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "one when the batch is full"
+        );
+        assert!(poll(&mut wait, &counter).is_ready());
+    }
+
+    #[test]
+    fn another_event_or_the_end_of_the_send_ends_the_wait() {
+        let queue = Shared::default();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let mut wait = queue.wait(Want::Full);
+        assert!(poll(&mut wait, &counter).is_pending());
+        queue.push(batch::delta(false, "a"));
+        queue.push(batch::event("message.completed", None, "\"message\":{}"));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut wait, &counter).is_ready());
+
+        queue.take();
+        let mut wait = queue.wait(Want::Anything);
+        assert!(poll(&mut wait, &counter).is_pending());
+        queue.close();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            2,
+            "a send that ends wakes the task"
+        );
+        assert!(poll(&mut wait, &counter).is_ready());
+        assert!(queue.closed());
     }
 }

@@ -3,6 +3,8 @@
 //! Workers responses.
 
 pub mod body;
+pub mod body_reader;
+pub mod body_writer;
 pub mod context;
 pub mod ctx;
 pub mod error;

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use worker::{AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit, ResponseBody};
 
 use super::catalogue::Provider;
 use super::chat::{Call, UpstreamRequest};
 use super::fallback::{error_message, Failure};
 use super::{gemini, groq};
 use crate::config::Config;
+use crate::http::body_reader::BodyReader;
 use crate::runtime::timeout;
 use crate::sse::gemini::GeminiDecoder;
 use crate::sse::openai::OpenAiDecoder;
@@ -83,14 +83,14 @@ pub fn api(config: &Config, provider: Provider) -> Option<Box<dyn ProviderApi + 
 /// An open upstream answer: its body and a way to close it.
 pub struct Upstream {
     /// The response body.
-    pub body: ByteStream,
+    pub body: BodyReader,
     abort: Option<AbortController>,
 }
 
 impl Upstream {
     /// Reads the next chunk (`None` at the end of the body).
     pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
-        self.body.next().await.map(|r| r.map_err(|e| e.to_string()))
+        self.body.next().await
     }
 }
 
@@ -139,9 +139,10 @@ pub async fn open(req: &UpstreamRequest, limit: Duration) -> Result<Upstream, Fa
             message: error_message(&body),
         });
     }
-    let body = resp
-        .stream()
-        .map_err(|e| Failure::Stream(format!("no body: {e}")))?;
+    let body = match resp.body() {
+        ResponseBody::Stream(stream) => BodyReader::new(stream),
+        _ => return Err(Failure::Stream("no body".into())),
+    };
     Ok(Upstream {
         body,
         abort: abort.0.take(),

@@ -1,11 +1,11 @@
-//! The response side of a streamed answer: whatever the relay has sent
-//! while the previous write was going out leaves as one write.
+//! The response side of a stream pulled from a Rust `Stream` (the
+//! conversation's events): whatever was sent while the previous write was
+//! going out leaves as one write. (A streamed answer writes through
+//! [`crate::http::body_writer`] instead.)
 //!
-//! Reading a fetch body takes one turn of the event loop per network chunk,
-//! so the relay cannot see several upstream chunks at once; but the
-//! response stream asks for data only when its last write is done, and by
-//! then several encoded chunks may be waiting. Joining them saves a write
-//! (and the runtime's per-write work) per chunk without holding anything
+//! The response stream asks for data only when its last write is done,
+//! and by then several pieces may be waiting. Joining them saves a write
+//! (and the runtime's per-write work) per piece without holding anything
 //! back: a read that finds one piece gets it at once.
 
 use futures::{Stream, StreamExt};

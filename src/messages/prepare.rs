@@ -147,6 +147,7 @@ pub(super) async fn prepare_send(
     let config = rc.config;
     let early = validate_before(rc, p, id, &body, db).await?;
     let names_model = body.get("model").is_some_and(|m| !m.is_null());
+    let prepare_started = now_ms();
     let prepared = repo::prepare(
         db,
         &Prepare {
@@ -159,6 +160,7 @@ pub(super) async fn prepare_send(
         },
     )
     .await?;
+    rc.timing("prepare", now_ms().saturating_sub(prepare_started), None);
     let (settings, needs_title, user_message, candidates, complete) = match prepared {
         repo::Prepared::Prepared {
             conversation,

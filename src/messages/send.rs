@@ -8,11 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::channel::oneshot;
-use futures::StreamExt;
 use serde_json::Value;
-use worker::{console_error, console_warn, Env, Response};
+use worker::{console_error, console_warn, Env, Response, ResponseBody};
 
 use super::answer::{Discard, Ending, Outcome, Sink};
 use super::idempotency;
@@ -24,6 +22,7 @@ use crate::config::Config;
 use crate::db::{self, Database};
 use crate::events::publish::Publisher;
 use crate::events::sink::Tee;
+use crate::http::body_writer::{BodyOut, BodyWriter};
 use crate::http::ctx::Ctx;
 use crate::http::respond::{self, event_stream};
 use crate::http::ApiError;
@@ -221,7 +220,11 @@ pub async fn send(mut ctx: Ctx) -> Result<Response, ApiError> {
 /// Awaits `fut`, sending a `ping` to the client after each `every` it
 /// takes while the stream's closing events wait for it (a stream that
 /// already ended with an `error` event gets nothing more).
-async fn pinging<F: Future>(fut: F, every: Duration, sink: &mut ChannelSink) -> F::Output {
+async fn pinging<F: Future, W: BodyOut>(
+    fut: F,
+    every: Duration,
+    sink: &mut ChannelSink<W>,
+) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     loop {
         if let Some(out) = timeout(every, fut.as_mut()).await {
@@ -245,8 +248,8 @@ fn replayed(resp: Response) -> Result<Response, ApiError> {
 /// (storing failed, or the database could not be reached) ends the stream
 /// with an `error` event instead: a client is never told an answer
 /// succeeded that was not kept.
-struct ChannelSink {
-    tx: UnboundedSender<Vec<u8>>,
+struct ChannelSink<W: BodyOut> {
+    tx: W,
     held: Option<String>,
 }
 
@@ -254,15 +257,15 @@ struct ChannelSink {
 pub const NOT_STORED: &str =
     "the answer could not be stored and is lost; your message was saved, send it again";
 
-impl ChannelSink {
-    fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
+impl<W: BodyOut> ChannelSink<W> {
+    fn new(tx: W) -> Self {
         ChannelSink { tx, held: None }
     }
 
     /// The answer is stored: sends what was held back.
     fn stored(&mut self) {
         if let Some(end) = self.held.take() {
-            let _ = self.tx.unbounded_send(end.into_bytes());
+            let _ = self.tx.write(end.into_bytes());
         }
     }
 
@@ -272,30 +275,30 @@ impl ChannelSink {
         if self.held.take().is_some() {
             let _ = self
                 .tx
-                .unbounded_send(Encoder::error_event(error_type, NOT_STORED).into_bytes());
+                .write(Encoder::error_event(error_type, NOT_STORED).into_bytes());
         }
     }
 }
 
-impl Drop for ChannelSink {
+impl<W: BodyOut> Drop for ChannelSink<W> {
     fn drop(&mut self) {
         // Dropped before `stored`: the database was not reached.
         self.not_stored("overloaded_error");
     }
 }
 
-impl Sink for ChannelSink {
+impl<W: BodyOut> Sink for ChannelSink<W> {
     fn send(&mut self, event: String) -> bool {
-        self.tx.unbounded_send(event.into_bytes()).is_ok()
+        self.tx.write(event.into_bytes())
     }
 
     fn end(&mut self, events: String) -> bool {
         self.held = Some(events);
-        !self.tx.is_closed()
+        self.tx.is_open()
     }
 
     fn is_open(&self) -> bool {
-        !self.tx.is_closed()
+        self.tx.is_open()
     }
 }
 
@@ -313,7 +316,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let (tx, rx) = unbounded::<Vec<u8>>();
+    let (tx, body) = BodyWriter::new()?;
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
     let rid = rc.request_id.clone();
@@ -353,12 +356,15 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
             title_if_needed(&env, config, &prep, &outcome, &events).await;
         }
     });
-    let body = super::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
-    Ok(event_stream(Response::from_stream(body)?)?)
+    Ok(event_stream(Response::from_body(ResponseBody::Stream(
+        body,
+    ))?)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use futures::channel::mpsc::unbounded;
+
     use super::*;
 
     fn drain(rx: &mut futures::channel::mpsc::UnboundedReceiver<Vec<u8>>) -> String {

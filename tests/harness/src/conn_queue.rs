@@ -59,19 +59,24 @@ impl ConnQueue {
     /// `url` (a `postgres://` URL of the proxied server) pointing at this
     /// queue instead.
     pub fn url(&self, url: &str) -> String {
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url.to_string();
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let userinfo = authority
-            .rsplit_once('@')
-            .map(|(u, _)| format!("{u}@"))
-            .unwrap_or_default();
-        format!("{scheme}://{userinfo}{}{path}", self.addr)
+        with_addr(url, self.addr)
     }
+}
+
+/// `url` (a `postgres://` URL) with its host and port replaced by `addr`.
+pub fn with_addr(url: &str, addr: SocketAddr) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let userinfo = authority
+        .rsplit_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{userinfo}{addr}{path}")
 }
 
 impl Drop for ConnQueue {

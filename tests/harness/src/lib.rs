@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod load;
 pub mod migrate;
 pub mod openapi;
+pub mod pooler;
 pub mod procs;
 pub mod server_timing;
 pub mod stack;

@@ -1,5 +1,7 @@
 //! `stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]]`: time to first token of
 //! `…/messages/stream` for two builds of the worker side by side, in one
+//! run (`stack bench-throughput-ab …`: the same for the throughput figure,
+//! a 1,000-word answer with no upstream delay, whole stream), in one
 //! run: BEFORE is another checkout whose worker is already built
 //! (`BEFORE_DIR/build`), AFTER is this checkout (built first) or, when
 //! given, AFTER_DIR (already built, like BEFORE_DIR). Both workers
@@ -31,9 +33,19 @@ const DEFAULT_SAMPLES: usize = 40;
 /// Words in each scripted answer.
 const WORDS: usize = 5;
 
+/// What an A/B run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    /// Time to first token, [`WORD_DELAY_MS`] before each word.
+    FirstToken,
+    /// Whole-stream time of a 1,000-word answer sent without delay.
+    Throughput,
+}
+
 /// Builds this checkout's worker (unless `after` is given), starts both
 /// stacks, measures, stops them.
 pub async fn standalone(
+    what: What,
     root: &Path,
     before: &Path,
     samples: Option<&str>,
@@ -67,6 +79,7 @@ pub async fn standalone(
         .await
         .map_err(|e| e.to_string())?;
     let mut dbs = Vec::new();
+    let mut pools = Vec::new();
     let mut workers = Vec::new();
     let started = async {
         for (phase, dir) in [("ab-before", before.as_path()), ("ab-after", &after_dir)] {
@@ -74,6 +87,12 @@ pub async fn standalone(
             let url = db.url.clone();
             dbs.push(db);
             migrate::run(&url, &dir.join("migrations")).await?;
+            let pool = crate::test::local_pool(&url).await?;
+            let url = pool.url(&url);
+            if pools.is_empty() {
+                println!("     database: {}", pool.describe());
+            }
+            pools.push(pool);
             let vars = crate::test::test_vars(&secret, &stand_in);
             let w = if dir == root {
                 crate::test::worker(root, &logs, phase, &url, vars).await?
@@ -86,6 +105,9 @@ pub async fn standalone(
     }
     .await;
     let measured = match started {
+        Ok(()) if what == What::Throughput => {
+            measure_throughput(&workers, &stand_in, samples).await
+        }
         Ok(()) => measure(&workers, &stand_in, samples).await,
         Err(e) => Err(e),
     };
@@ -93,12 +115,18 @@ pub async fn standalone(
         w.proc.stop(Duration::from_secs(5)).await;
     }
     stand_in.shutdown();
+    for pool in pools {
+        pool.stop().await;
+    }
     for db in dbs {
         if let Err(e) = db.drop_database().await {
             eprintln!("warning: could not drop a test database: {e}");
         }
     }
-    report(&before, &after_dir, measured?, samples);
+    match what {
+        What::FirstToken => report(&before, &after_dir, measured?, samples),
+        What::Throughput => report_throughput(&before, &after_dir, measured?, samples),
+    }
     Ok(())
 }
 
@@ -238,6 +266,54 @@ async fn measure(
         }
     }
     Ok(times)
+}
+
+/// Whole-stream times: `[direct, before, after]`.
+async fn measure_throughput(
+    workers: &[Worker],
+    stand_in: &standin::StandIn,
+    samples: usize,
+) -> Result<[Vec<f64>; 3], String> {
+    let client = reqwest::Client::new();
+    let mut access = Vec::new();
+    for w in workers {
+        access.push(register(&w.base_url).await?);
+    }
+    let targets = [
+        (workers[0].base_url.as_str(), access[0].as_str()),
+        (workers[1].base_url.as_str(), access[1].as_str()),
+    ];
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..=samples {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        let round = crate::throughput_bench::ab_round(&client, stand_in, targets, order, i).await?;
+        if i > 0 {
+            for (series, t) in times.iter_mut().zip(round) {
+                series.push(t);
+            }
+        }
+    }
+    Ok(times)
+}
+
+fn report_throughput(before: &Path, after: &Path, [mut d, mut b, mut a]: [Vec<f64>; 3], n: usize) {
+    println!(
+        "\n==> stream throughput, BEFORE ({}) and AFTER ({}) side by side (1,000 words, no \
+         upstream delay, {n} runs each, alternating)",
+        before.display(),
+        after.display()
+    );
+    println!("stand-in direct, whole stream: {}", summary(&d));
+    println!("BEFORE:                        {}", summary(&b));
+    println!("AFTER:                         {}", summary(&a));
+    let (md, mb, ma) = (median(&mut d), median(&mut b), median(&mut a));
+    println!(
+        "ratio to direct (medians): BEFORE {:.2}x ({:.0} us per chunk), AFTER {:.2}x ({:.0} us per chunk)",
+        mb / md,
+        (mb - md),
+        ma / md,
+        (ma - md)
+    );
 }
 
 /// p90 of `v` (as [`summary`] computes it).

@@ -69,6 +69,22 @@ async fn context_alone(root: &Path) -> Result<(), String> {
     result
 }
 
+/// Scripts the stand-in to answer `marker` once with `chunks`, no delay.
+pub(crate) async fn script(
+    client: &reqwest::Client,
+    stand_in: &standin::StandIn,
+    marker: &str,
+    chunks: &[String],
+) -> Result<(), String> {
+    client
+        .post(format!("{}/_control/scripts", stand_in.url()))
+        .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Scripts the stand-in to answer `marker` with `chunks` twice (once read
 /// directly, once through the worker) and returns the direct request.
 pub(crate) async fn direct_request(
@@ -78,21 +94,25 @@ pub(crate) async fn direct_request(
     chunks: &[String],
 ) -> Result<reqwest::RequestBuilder, String> {
     for _ in 0..2 {
-        client
-            .post(format!("{}/_control/scripts", stand_in.url()))
-            .json(&json!({"contains": marker, "times": 1, "reply": {"chunks": chunks}}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        script(client, stand_in, marker, chunks).await?;
     }
-    Ok(client
+    Ok(direct_only(client, stand_in, marker))
+}
+
+/// The stand-in's Groq endpoint asked directly for the answer to `marker`.
+pub(crate) fn direct_only(
+    client: &reqwest::Client,
+    stand_in: &standin::StandIn,
+    marker: &str,
+) -> reqwest::RequestBuilder {
+    client
         .post(format!("{}/chat/completions", stand_in.groq_base_url()))
         .bearer_auth("bench")
         .json(&json!({
             "model": "openai/gpt-oss-20b",
             "stream": true,
             "messages": [{"role": "user", "content": marker}],
-        })))
+        }))
 }
 
 /// Login (one PBKDF2 verify + a refresh-token insert) against `/auth/me`

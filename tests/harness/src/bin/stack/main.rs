@@ -47,7 +47,7 @@ use std::process::ExitCode;
 
 use harness::stack::repo_root;
 
-const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|faults[FILTER]|schemathesis|dev|load | stack bench | stack bench-ttft | stack bench-transports | stack bench-load | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
+const USAGE: &str = "usage: stack dev | stack test | stack test-only FILTER|http:FILTER|faults[FILTER]|schemathesis|dev|load | stack bench | stack bench-ttft | stack bench-transports | stack bench-load | stack bench-ttft-ab BEFORE_DIR [N [AFTER_DIR]] | stack bench-throughput-ab BEFORE_DIR [N [AFTER_DIR]] | stack roundtrips | stack migrate [DATABASE_URL]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -62,9 +62,15 @@ async fn main() -> ExitCode {
         },
         Some("bench") => bench::run(&root).await,
         Some("bench-ttft") => ttft_bench::standalone(&root).await,
-        Some("bench-ttft-ab") => match args.get(1) {
+        Some(ab @ ("bench-ttft-ab" | "bench-throughput-ab")) => match args.get(1) {
             Some(before) => {
+                let what = if ab == "bench-ttft-ab" {
+                    ab_bench::What::FirstToken
+                } else {
+                    ab_bench::What::Throughput
+                };
                 ab_bench::standalone(
+                    what,
                     &root,
                     std::path::Path::new(before),
                     args.get(2).map(String::as_str),

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::conn_queue::{target_of, ConnQueue, LOCAL_POOL};
+use harness::conn_queue::target_of;
+use harness::pooler::LocalPool;
 use harness::procs::{free_port, Proc};
 use harness::stack::{
     random_hex_secret, start_pglite, start_worker, TestDatabase, Worker, WorkerOptions,
@@ -339,9 +340,9 @@ pub(crate) struct PgStack {
     pub worker: Worker,
     /// The Data API the worker calls, when it runs over HTTP.
     pub project: Option<supabase::Project>,
-    /// The connection queue between the worker and the database, over
-    /// Hyperdrive (see [`harness::conn_queue`]).
-    queue: Option<ConnQueue>,
+    /// The connection queue or pool between the worker and the database,
+    /// over Hyperdrive (see [`harness::pooler`]).
+    pub queue: Option<LocalPool>,
 }
 
 /// How a [`PgStack`]'s worker reaches its database.
@@ -401,7 +402,11 @@ impl PgStack {
                         None,
                     )
                 }
-                Via::Hyperdrive => (None, Some(local_pool(&db.url).await?)),
+                Via::Hyperdrive => {
+                    let pool = local_pool(&db.url).await?;
+                    println!("    (database: {})", pool.describe());
+                    (None, Some(pool))
+                }
             };
             let stand_in = standin::serve(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
@@ -454,7 +459,9 @@ impl PgStack {
     /// Stops the worker and the stand-in and drops the database.
     pub(crate) async fn stop(mut self) {
         self.worker.proc.stop(Duration::from_secs(5)).await;
-        drop(self.queue.take());
+        if let Some(q) = self.queue.take() {
+            q.stop().await;
+        }
         if let Some(p) = self.project.take() {
             p.stop().await;
         }
@@ -465,13 +472,11 @@ impl PgStack {
     }
 }
 
-/// A [`ConnQueue`] of [`LOCAL_POOL`] connections in front of the server
-/// of `url`.
-pub(crate) async fn local_pool(url: &str) -> Result<ConnQueue, String> {
+/// The pool [`harness::pooler::ENV`] picks (by default a connection
+/// queue) in front of the server of `url`.
+pub(crate) async fn local_pool(url: &str) -> Result<LocalPool, String> {
     let target = target_of(url).ok_or_else(|| format!("no host in {}", migrate::redact(url)))?;
-    ConnQueue::start(target, LOCAL_POOL)
-        .await
-        .map_err(|e| format!("cannot start the connection queue: {e}"))
+    LocalPool::start(target).await
 }
 
 /// The whole end-to-end suite on a fresh PostgreSQL database, over

@@ -59,24 +59,12 @@ pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Resul
         let marker = format!("throughput-{i}-{}", std::process::id());
         let upstream = crate::bench::direct_request(&client, stand_in, &marker, &chunks).await?;
         let (d, direct_chunks) = read_all(upstream, "\"content\":\"w").await?;
-        let conversation = json_of(
-            client
-                .post(format!("{base}/api/v1/conversations"))
-                .bearer_auth(access)
-                .json(&json!({"title": "throughput"})),
-        )
-        .await?;
-        let id = conversation["id"].as_str().ok_or("no conversation id")?;
-        let worker = client
-            .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
-            .bearer_auth(access)
-            .json(&json!({"content": marker}));
-        let (t, deltas) = read_all(worker, "\"type\":\"text_delta\"").await?;
-        if direct_chunks != WORDS || deltas != WORDS {
+        if direct_chunks != WORDS {
             return Err(format!(
-                "expected {WORDS} chunks each way, got {direct_chunks} direct and {deltas} text_delta"
+                "expected {WORDS} chunks directly, got {direct_chunks}"
             ));
         }
+        let t = through_worker(&client, base, access, &marker).await?;
         if i > 0 {
             direct.push(d);
             through.push(t);
@@ -90,6 +78,60 @@ pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Resul
     );
     println!("{}", figures.line());
     Ok(())
+}
+
+/// The answer to `marker` (scripted already) streamed through the worker in
+/// a new conversation: the whole stream's ms, checked for [`WORDS`] deltas.
+pub(crate) async fn through_worker(
+    client: &reqwest::Client,
+    base: &str,
+    access: &str,
+    marker: &str,
+) -> Result<f64, String> {
+    let conversation = json_of(
+        client
+            .post(format!("{base}/api/v1/conversations"))
+            .bearer_auth(access)
+            .json(&json!({"title": "throughput"})),
+    )
+    .await?;
+    let id = conversation["id"].as_str().ok_or("no conversation id")?;
+    let worker = client
+        .post(format!("{base}/api/v1/conversations/{id}/messages/stream"))
+        .bearer_auth(access)
+        .json(&json!({"content": marker}));
+    let (t, deltas) = read_all(worker, "\"type\":\"text_delta\"").await?;
+    if deltas != WORDS {
+        return Err(format!("expected {WORDS} text_delta events, got {deltas}"));
+    }
+    Ok(t)
+}
+
+/// One round of the A/B throughput bench: the stand-in read directly, then
+/// each worker (in `order`); whole-stream ms as `[direct, worker 0, worker 1]`.
+pub(crate) async fn ab_round(
+    client: &reqwest::Client,
+    stand_in: &standin::StandIn,
+    workers: [(&str, &str); 2],
+    order: [usize; 2],
+    round: usize,
+) -> Result<[f64; 3], String> {
+    let chunks: Vec<String> = (0..WORDS).map(|i| format!("w{i} ")).collect();
+    let marker = format!("tp-ab-direct-{round}-{}", std::process::id());
+    crate::bench::script(client, stand_in, &marker, &chunks).await?;
+    let direct = crate::bench::direct_only(client, stand_in, &marker);
+    let (d, n) = read_all(direct, "\"content\":\"w").await?;
+    if n != WORDS {
+        return Err(format!("expected {WORDS} chunks directly, got {n}"));
+    }
+    let mut out = [d, 0.0, 0.0];
+    for k in order {
+        let marker = format!("tp-ab-{k}-{round}-{}", std::process::id());
+        crate::bench::script(client, stand_in, &marker, &chunks).await?;
+        let (base, access) = workers[k];
+        out[k + 1] = through_worker(client, base, access, &marker).await?;
+    }
+    Ok(out)
 }
 
 /// Reads a streamed response to its end: elapsed ms and how many times

@@ -78,6 +78,7 @@ pub async fn run(
     let (mut direct, mut api, mut proxy) = (Vec::new(), Vec::new(), Vec::new());
     let (mut limiter, mut handler, mut db, mut headers) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut prepare, mut context) = (Vec::new(), Vec::new());
     let mut measure = async || -> Result<(), String> {
         for i in 0..=SAMPLES {
             let marker = format!("ttft-{i}-{}", std::process::id());
@@ -125,6 +126,8 @@ pub async fn run(
                 limiter.extend(a.server("ratelimit"));
                 handler.extend(a.server("total"));
                 db.extend(a.server("db"));
+                prepare.extend(a.server("prepare"));
+                context.extend(a.server("context"));
                 headers.push(a.headers);
                 proxy.extend(p.map(|p| p.first));
             }
@@ -145,13 +148,17 @@ pub async fn run(
         "through this API (…/messages/stream):     {}",
         summary(&api)
     );
-    if !limiter.is_empty() && !handler.is_empty() && !db.is_empty() {
+    let timed = [&limiter, &handler, &db, &prepare, &context];
+    if timed.iter().all(|v| !v.is_empty()) {
         println!(
             "     medians: the worker until its response {:.0} ms (Server-Timing: limiter round \
-             trip {:.0}, database connection {:.0}, overlapped); headers at the client {:.1} ms",
+             trip {:.0}, database connection {:.0}, overlapped; send_prepare {:.0}, context window \
+             {:.0}); headers at the client {:.1} ms",
             median(&mut handler),
             median(&mut limiter),
             median(&mut db),
+            median(&mut prepare),
+            median(&mut context),
             median(&mut headers),
         );
         println!("     limiter round trip: {}", summary(&limiter));
