@@ -245,9 +245,14 @@ async fn a_chunked_body_that_never_ends_is_413_at_the_cap() {
     // can reset it before the answer is read, and `wrangler dev`'s local
     // proxy may lose its connection to the runtime then (it answers a
     // plain-text 503 of its own, "Your worker restarted mid-request", not
-    // the worker's envelope); a few tries must show a 413.
+    // the worker's envelope, and the next try or two may find the
+    // connection to the runtime still being re-established); a few tries,
+    // a moment apart, must show a 413.
     let mut outcomes = Vec::new();
-    for _ in 0..3 {
+    for attempt in 0..6 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
         let endless = futures::stream::repeat(vec![b' '; 64 * 1024]);
         let r = tokio::time::timeout(
             std::time::Duration::from_secs(60),

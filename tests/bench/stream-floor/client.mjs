@@ -1,8 +1,7 @@
 // The floor of a streamed relay under wrangler dev (BENCHMARKS.md, "Stream
 // throughput"): a 1,000-chunk answer read directly from the provider
-// stand-in, through floor.mjs piping it (`/pipe`), and through floor.mjs
-// reading and writing each chunk in JavaScript (`/perchunk`); 15 runs each
-// after a warm-up, alternating. With the stand-in and floor.mjs running:
+// stand-in and through each mode of floor.mjs (`/pipe`, `/perchunk`,
+// `/readonly`, `/tick`); 15 runs each after a warm-up, alternating. With the stand-in and floor.mjs running:
 //   target/debug/provider-standin --port 0        (prints its URL)
 //   node tests/harness/worker.mjs --port 18931 --config tests/bench/stream-floor/wrangler.toml
 //   node tests/bench/stream-floor/client.mjs http://127.0.0.1:STANDIN http://127.0.0.1:18931
@@ -27,9 +26,10 @@ async function timed(url, init) {
   return performance.now() - t;
 }
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
-const res = { direct: [], pipe: [], perchunk: [] };
+const MODES = ["direct", "pipe", "perchunk", "readonly", "tick"];
+const res = Object.fromEntries(MODES.map((m) => [m, []]));
 for (let i = 0; i <= RUNS; i++) {
-  for (const mode of ["direct", "pipe", "perchunk"]) {
+  for (const mode of MODES) {
     const marker = `floor-${mode}-${i}-${process.pid}`;
     await script(marker);
     const t = mode === "direct"

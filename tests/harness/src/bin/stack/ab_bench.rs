@@ -206,6 +206,15 @@ pub(crate) fn prebuilt_config(toml: &str, dir: &Path) -> String {
     out
 }
 
+/// A new user's access token on each worker.
+async fn registered(workers: &[Worker]) -> Result<Vec<String>, String> {
+    let mut access = Vec::new();
+    for w in workers {
+        access.push(register(&w.base_url).await?);
+    }
+    Ok(access)
+}
+
 /// First-token times: `[direct, before, after]`.
 async fn measure(
     workers: &[Worker],
@@ -213,10 +222,7 @@ async fn measure(
     samples: usize,
 ) -> Result<[Vec<f64>; 3], String> {
     let client = reqwest::Client::new();
-    let mut access = Vec::new();
-    for w in workers {
-        access.push(register(&w.base_url).await?);
-    }
+    let access = registered(workers).await?;
     let pid = std::process::id();
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..=samples {
@@ -275,10 +281,7 @@ async fn measure_throughput(
     samples: usize,
 ) -> Result<[Vec<f64>; 3], String> {
     let client = reqwest::Client::new();
-    let mut access = Vec::new();
-    for w in workers {
-        access.push(register(&w.base_url).await?);
-    }
+    let access = registered(workers).await?;
     let targets = [
         (workers[0].base_url.as_str(), access[0].as_str()),
         (workers[1].base_url.as_str(), access[1].as_str()),

@@ -14,11 +14,13 @@ use tokio::process::Command;
 /// the OpenAPI document and the database API, then 574.9 KiB once the
 /// document became a static asset and the tokeniser split text with the
 /// runtime's `RegExp` instead of a linked regex engine, then 608.6 KiB
-/// with the HTTP transport, conversation events and the reliability work;
-/// the budget is that plus 8 KiB and stays under 1 MB (976.6 KiB). Raise it only knowingly,
+/// with the HTTP transport, conversation events and the reliability work,
+/// then 615.5 KiB with the streaming work (the body writer and reader, the
+/// publisher's queue); the budget is that plus 8.5 KiB and stays under 1 MB
+/// (976.6 KiB). Raise it only knowingly,
 /// by what a change adds: script size is cold-start time at the edge (free
 /// plan cap: 3 MB).
-pub const GZIP_BUDGET_KIB: f64 = 617.0;
+pub const GZIP_BUDGET_KIB: f64 = 624.0;
 const _: () = assert!(GZIP_BUDGET_KIB < 976.6, "the budget stays under 1 MB");
 
 /// The script's size as `wrangler deploy --dry-run` reports it.

@@ -46,30 +46,39 @@ async fn register(base: &str) -> Result<String, String> {
         .ok_or_else(|| format!("register gave no access token: {reg}"))
 }
 
-/// Measures and prints the side-by-side figures.
+/// Words of the short answer that measures a streamed send's fixed cost.
+const SHORT: usize = 10;
+
+/// Measures and prints the side-by-side figures: the whole figure on a
+/// [`WORDS`]-word answer, and a [`SHORT`]-word one to tell the fixed cost
+/// of a send (authentication, database, storing) from the cost per chunk.
 pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Result<(), String> {
     println!(
         "\n==> stream throughput: {WORDS}-word answer, no upstream delay, {RUNS} runs each, alternating"
     );
     let client = reqwest::Client::new();
-    let chunks: Vec<String> = (0..WORDS).map(|i| format!("w{i} ")).collect();
-    let mut direct = Vec::with_capacity(RUNS);
-    let mut through = Vec::with_capacity(RUNS);
+    // [direct, through] for WORDS, then for SHORT.
+    let mut series: [Vec<f64>; 4] = Default::default();
     for i in 0..=RUNS {
-        let marker = format!("throughput-{i}-{}", std::process::id());
-        let upstream = crate::bench::direct_request(&client, stand_in, &marker, &chunks).await?;
-        let (d, direct_chunks) = read_all(upstream, "\"content\":\"w").await?;
-        if direct_chunks != WORDS {
-            return Err(format!(
-                "expected {WORDS} chunks directly, got {direct_chunks}"
-            ));
-        }
-        let t = through_worker(&client, base, access, &marker).await?;
-        if i > 0 {
-            direct.push(d);
-            through.push(t);
+        for (k, words) in [WORDS, SHORT].into_iter().enumerate() {
+            let chunks: Vec<String> = (0..words).map(|w| format!("w{w} ")).collect();
+            let marker = format!("throughput-{words}-{i}-{}", std::process::id());
+            let upstream =
+                crate::bench::direct_request(&client, stand_in, &marker, &chunks).await?;
+            let (d, direct_chunks) = read_all(upstream, "\"content\":\"w").await?;
+            if direct_chunks != words {
+                return Err(format!(
+                    "expected {words} chunks directly, got {direct_chunks}"
+                ));
+            }
+            let t = through_worker(&client, base, access, &marker, words).await?;
+            if i > 0 {
+                series[2 * k].push(d);
+                series[2 * k + 1].push(t);
+            }
         }
     }
+    let [mut direct, mut through, mut short_direct, mut short_through] = series;
     let figures = Figures::of(&mut direct, &mut through, WORDS);
     println!("     stand-in direct, whole stream:    {}", spread(&direct));
     println!(
@@ -77,16 +86,27 @@ pub async fn run(base: &str, stand_in: &standin::StandIn, access: &str) -> Resul
         spread(&through)
     );
     println!("{}", figures.line());
+    let short = Figures::of(&mut short_direct, &mut short_through, SHORT);
+    let fixed = short.through_ms - short.direct_ms;
+    let per_chunk =
+        ((figures.through_ms - short.through_ms) - (figures.direct_ms - short.direct_ms)) * 1000.0
+            / (WORDS - SHORT) as f64;
+    println!(
+        "     a {SHORT}-word answer: direct {:.1} ms, through the worker {:.1} ms: a streamed \
+         send's fixed cost {fixed:.1} ms; the cost per chunk beyond it {per_chunk:.0} us",
+        short.direct_ms, short.through_ms
+    );
     Ok(())
 }
 
 /// The answer to `marker` (scripted already) streamed through the worker in
-/// a new conversation: the whole stream's ms, checked for [`WORDS`] deltas.
+/// a new conversation: the whole stream's ms, checked for `words` deltas.
 pub(crate) async fn through_worker(
     client: &reqwest::Client,
     base: &str,
     access: &str,
     marker: &str,
+    words: usize,
 ) -> Result<f64, String> {
     let conversation = json_of(
         client
@@ -101,8 +121,8 @@ pub(crate) async fn through_worker(
         .bearer_auth(access)
         .json(&json!({"content": marker}));
     let (t, deltas) = read_all(worker, "\"type\":\"text_delta\"").await?;
-    if deltas != WORDS {
-        return Err(format!("expected {WORDS} text_delta events, got {deltas}"));
+    if deltas != words {
+        return Err(format!("expected {words} text_delta events, got {deltas}"));
     }
     Ok(t)
 }
@@ -129,7 +149,7 @@ pub(crate) async fn ab_round(
         let marker = format!("tp-ab-{k}-{round}-{}", std::process::id());
         crate::bench::script(client, stand_in, &marker, &chunks).await?;
         let (base, access) = workers[k];
-        out[k + 1] = through_worker(client, base, access, &marker).await?;
+        out[k + 1] = through_worker(client, base, access, &marker, WORDS).await?;
     }
     Ok(out)
 }
