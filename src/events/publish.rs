@@ -3,8 +3,9 @@
 //! conversation's object once the first batch is due (the answer's first
 //! piece gone to the client and [`FLUSH_AFTER`] passed), and sends them in
 //! batches, a batch leaving [`FLUSH_AFTER`] after its first delta, at
-//! [`MAX_DELTAS`] deltas, or at once for any other event. If the object cannot be reached the events are
-//! dropped and logged; the send goes on regardless.
+//! [`MAX_DELTAS`] deltas, or at once for any other event. If the object
+//! cannot be reached the events are dropped and logged; the send goes on
+//! regardless.
 
 use std::cell::RefCell;
 use std::future::Future;
