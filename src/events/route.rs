@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use uuid::Uuid;
@@ -20,9 +19,10 @@ use worker::{console_warn, Delay, Env, Response, WebSocket, WebsocketEvent};
 use super::frame::{self, HEARTBEAT, LAST_EVENT_ID_PARAM};
 use crate::conversations::owned::{conversation_id, not_found};
 use crate::conversations::repo;
+use crate::http::body_writer::{BodyOut, BodyWriter};
 use crate::http::ctx::Ctx;
 use crate::http::request::{header, query};
-use crate::http::respond::event_stream;
+use crate::http::respond::written_event_stream;
 use crate::http::ApiError;
 use crate::rate_limit::client::stream_lease;
 use crate::rate_limit::streams::RENEW_EVERY_MS;
@@ -80,18 +80,16 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
             ));
         }
     };
-    let (tx, rx) = unbounded::<Vec<u8>>();
-    let _ = tx.unbounded_send(frame::opening().into_bytes());
+    let (mut tx, resp) = written_event_stream()?;
+    tx.write(frame::opening().into_bytes());
     let ping = Duration::from_millis(config.stream_ping_interval_ms);
     rc.spawn(bridge(ws, tx, lease, ping));
-    // The same stream type as a send's (one copy of its code in the script).
-    let body = crate::messages::coalesce::coalesce(rx).map(Ok::<Vec<u8>, worker::Error>);
-    Ok(event_stream(Response::from_stream(body)?)?)
+    Ok(resp)
 }
 
 /// Relays the object's frames to the client, with a heartbeat after each
 /// `ping` of silence, until either side goes; then gives the lease back.
-async fn bridge(ws: WebSocket, tx: UnboundedSender<Vec<u8>>, lease: Lease, ping: Duration) {
+async fn bridge(ws: WebSocket, mut tx: BodyWriter, lease: Lease, ping: Duration) {
     match ws.events() {
         Ok(mut events) if ws.accept().is_ok() => {
             let mut renewed = now_ms();
@@ -104,7 +102,7 @@ async fn bridge(ws: WebSocket, tx: UnboundedSender<Vec<u8>>, lease: Lease, ping:
                     Either::Left(_) => break,
                     Either::Right(_) => Some(HEARTBEAT.as_bytes().to_vec()),
                 };
-                if out.is_some_and(|bytes| tx.unbounded_send(bytes).is_err()) {
+                if out.is_some_and(|bytes| !tx.write(bytes)) {
                     break;
                 }
                 if now_ms().saturating_sub(renewed) >= RENEW_EVERY_MS {

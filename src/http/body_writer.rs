@@ -161,8 +161,8 @@ impl Drop for BodyWriter {
     }
 }
 
-/// A channel stands in for the body in unit tests and in the routes that
-/// still pull their body from a Rust stream.
+/// A channel stands in for the body in unit tests.
+#[cfg(test)]
 impl BodyOut for futures::channel::mpsc::UnboundedSender<Vec<u8>> {
     fn write(&mut self, piece: Vec<u8>) -> bool {
         self.unbounded_send(piece).is_ok()

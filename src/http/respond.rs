@@ -2,8 +2,9 @@
 //! every response carries.
 
 use serde::Serialize;
-use worker::{Response, Result};
+use worker::{Response, ResponseBody, Result};
 
+use super::body_writer::BodyWriter;
 use super::error::ApiError;
 use super::headers::SECURITY_HEADERS;
 
@@ -27,6 +28,16 @@ pub fn event_stream(resp: Response) -> Result<Response> {
         headers.set(name, value)?;
     }
     Ok(resp)
+}
+
+/// A `text/event-stream` response written as it is produced: the writer
+/// of its body, and the response to answer with.
+pub fn written_event_stream() -> Result<(BodyWriter, Response)> {
+    let (writer, body) = BodyWriter::new()?;
+    Ok((
+        writer,
+        event_stream(Response::from_body(ResponseBody::Stream(body))?)?,
+    ))
 }
 
 /// An empty response (204 and the like).

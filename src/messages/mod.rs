@@ -2,7 +2,6 @@
 //! the providers, relayed as a stream or returned whole).
 
 pub mod answer;
-pub mod coalesce;
 pub mod context;
 pub mod generate;
 pub mod idempotency;

@@ -100,10 +100,9 @@ impl Relay {
                     };
                     alarm.set(Delay::from(rearm));
                 }
-                // No yield after a chunk: reading the next one takes a turn
-                // of the event loop anyway (a fetch body's read never
-                // completes within the microtasks of the one before), and in
-                // that turn the response stream writes what was just sent.
+                // No yield after a chunk: the body reader hands over
+                // everything read so far at once, and the body writer sends
+                // what was written on its own timer.
                 Either::Left((Some(Ok(bytes)), _)) => {
                     last_data = now_ms();
                     let events = decoder.push(&bytes);

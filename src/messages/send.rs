@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use serde_json::Value;
-use worker::{console_error, console_warn, Env, Response, ResponseBody};
+use worker::{console_error, console_warn, Env, Response};
 
 use super::answer::{Discard, Ending, Outcome, Sink};
 use super::idempotency;
@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::db::{self, Database};
 use crate::events::publish::Publisher;
 use crate::events::sink::Tee;
-use crate::http::body_writer::{BodyOut, BodyWriter};
+use crate::http::body_writer::BodyOut;
 use crate::http::ctx::Ctx;
 use crate::http::respond::{self, event_stream};
 use crate::http::ApiError;
@@ -316,7 +316,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
         }
         Start::Fresh(prep) => prep,
     };
-    let (tx, body) = BodyWriter::new()?;
+    let (tx, resp) = respond::written_event_stream()?;
     let config: &'static Config = rc.config;
     let env = rc.env.clone();
     let rid = rc.request_id.clone();
@@ -356,9 +356,7 @@ pub async fn stream(mut ctx: Ctx) -> Result<Response, ApiError> {
             title_if_needed(&env, config, &prep, &outcome, &events).await;
         }
     });
-    Ok(event_stream(Response::from_body(ResponseBody::Stream(
-        body,
-    ))?)?)
+    Ok(resp)
 }
 
 #[cfg(test)]
