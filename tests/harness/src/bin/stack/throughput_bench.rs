@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::bench::json_of;
 
 /// Words (= upstream chunks = `text_delta` events) per answer.
-const WORDS: usize = 1000;
+pub(crate) const WORDS: usize = 1000;
 /// Measured pairs (after one warm-up pair).
 const RUNS: usize = 15;
 
