@@ -96,6 +96,16 @@ pub fn valid_op(op: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// [`valid_op`] as the transports check it before a call: a name that is
+/// not one is a bug in the caller (500), never sent to the database.
+pub fn check_op(op: &str) -> Result<(), DbError> {
+    if valid_op(op) {
+        Ok(())
+    } else {
+        Err(DbError::Failed(format!("not an operation name: {op:?}")))
+    }
+}
+
 /// Calls `op` and decodes its result into `T` (usually an enum tagged by
 /// `outcome`). Every failure is an [`ApiError`] naming the operation.
 pub async fn call<T: DeserializeOwned>(
@@ -138,6 +148,8 @@ mod tests {
             assert!(!valid_op(bad), "{bad}");
         }
         assert!(!valid_op(&"a".repeat(64)));
+        assert_eq!(check_op("send_prepare"), Ok(()));
+        assert!(matches!(check_op("x;y"), Err(DbError::Failed(m)) if m.contains("x;y")));
     }
 
     #[test]

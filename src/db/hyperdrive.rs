@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use super::call::{by_sqlstate, valid_op, Database, DbError};
+use super::call::{by_sqlstate, check_op, Database, DbError};
 
 impl Database for Client {
     fn call<'a>(
@@ -19,9 +19,7 @@ impl Database for Client {
         args: Value,
     ) -> LocalBoxFuture<'a, Result<Value, DbError>> {
         Box::pin(async move {
-            if !valid_op(op) {
-                return Err(DbError::Failed(format!("not an operation name: {op:?}")));
-            }
+            check_op(op)?;
             let sql = format!("SELECT api.{op}($1::text::jsonb)::text");
             let text = args.to_string();
             let rows = self

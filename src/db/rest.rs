@@ -14,7 +14,7 @@ use futures::future::LocalBoxFuture;
 use serde_json::Value;
 use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
 
-use super::call::{by_sqlstate, valid_op, Database, DbError, SCHEMA_HINT};
+use super::call::{by_sqlstate, check_op, Database, DbError, SCHEMA_HINT};
 use crate::runtime::timeout;
 
 /// The schema of the functions (sent as `Content-Profile`).
@@ -56,9 +56,7 @@ impl Database for Rest {
         args: Value,
     ) -> LocalBoxFuture<'a, Result<Value, DbError>> {
         Box::pin(async move {
-            if !valid_op(op) {
-                return Err(DbError::Failed(format!("not an operation name: {op:?}")));
-            }
+            check_op(op)?;
             let fetch = |detail: String| DbError::Unavailable(format!("api.{op}: {detail}"));
             let h = Headers::new();
             for (name, value) in headers(self.key) {

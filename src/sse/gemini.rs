@@ -12,38 +12,22 @@
 
 use serde_json::Value;
 
-use super::lines::{LineDecoder, SseFrame};
-use super::{error_message, json_u32, snippet, storable, LlmEvent, StopReason};
+use super::lines::SseFrame;
+use super::{
+    error_message, json_u32, snippet, storable, Format, FrameDecoder, LlmEvent, StopReason,
+};
 
-/// Streaming decoder for Gemini SSE bodies.
+/// Streaming decoder for Gemini `streamGenerateContent?alt=sse` bodies: a
+/// [`FrameDecoder`] of [`Gemini`].
+pub type GeminiDecoder = FrameDecoder<Gemini>;
+
+/// Gemini `streamGenerateContent?alt=sse` bodies, frame by frame.
 #[derive(Debug)]
-pub struct GeminiDecoder {
-    lines: LineDecoder,
-}
+pub struct Gemini;
 
-impl Default for GeminiDecoder {
-    fn default() -> Self {
-        GeminiDecoder::new()
-    }
-}
-
-impl GeminiDecoder {
-    /// A decoder at the start of a stream.
-    pub fn new() -> GeminiDecoder {
-        GeminiDecoder {
-            lines: LineDecoder::new(),
-        }
-    }
-
-    /// Feeds a chunk of the response body; returns the events it completed.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        decode_frames(self.lines.push(bytes))
-    }
-
-    /// Ends the body: decodes a final frame not followed by a blank line.
-    /// Emits nothing special (no `Done`).
-    pub fn finish(&mut self) -> Vec<LlmEvent> {
-        decode_frames(self.lines.finish())
+impl Format for Gemini {
+    fn frame(frame: &SseFrame, out: &mut Vec<LlmEvent>) {
+        decode_frame(frame, out);
     }
 }
 
@@ -60,14 +44,6 @@ pub fn decode_response(body: &[u8]) -> Vec<LlmEvent> {
         }
         Ok(value) => decode_object(&value, &mut out),
         Err(err) => out.push(invalid_json(&String::from_utf8_lossy(body), &err)),
-    }
-    out
-}
-
-fn decode_frames(frames: Vec<SseFrame>) -> Vec<LlmEvent> {
-    let mut out = Vec::new();
-    for frame in frames {
-        decode_frame(&frame, &mut out);
     }
     out
 }
@@ -152,15 +128,6 @@ fn finish_reason(reason: &str) -> StopReason {
     match reason {
         "MAX_TOKENS" => StopReason::MaxTokens,
         _ => StopReason::EndTurn,
-    }
-}
-
-impl super::Decoder for GeminiDecoder {
-    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        GeminiDecoder::push(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<LlmEvent> {
-        GeminiDecoder::finish(self)
     }
 }
 

@@ -109,13 +109,70 @@ pub(crate) fn snippet(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Helpers shared by the unit tests of this module.
 /// Incremental stream decoding: bytes in, events out (one per provider format).
 pub trait Decoder {
     /// Feeds a chunk, split anywhere.
     fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent>;
     /// The body ended: flushes what is left.
     fn finish(&mut self) -> Vec<LlmEvent>;
+}
+
+/// A provider's stream format: what one Server-Sent Events frame means.
+pub trait Format {
+    /// Appends the events of one frame to `out`.
+    fn frame(frame: &lines::SseFrame, out: &mut Vec<LlmEvent>);
+}
+
+/// The [`Decoder`] of a format `F`: the body is split into frames
+/// ([`lines::LineDecoder`]) and each frame decoded by `F`.
+#[derive(Debug)]
+pub struct FrameDecoder<F> {
+    lines: lines::LineDecoder,
+    format: std::marker::PhantomData<F>,
+}
+
+impl<F: Format> FrameDecoder<F> {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        FrameDecoder {
+            lines: lines::LineDecoder::new(),
+            format: std::marker::PhantomData,
+        }
+    }
+
+    /// Feeds a chunk of the response body; returns the events it completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
+        Self::decode(self.lines.push(bytes))
+    }
+
+    /// Ends the body: decodes a final frame not followed by a blank line
+    /// (a format's own end marker, such as `[DONE]`, is its only `Done`).
+    pub fn finish(&mut self) -> Vec<LlmEvent> {
+        Self::decode(self.lines.finish())
+    }
+
+    fn decode(frames: Vec<lines::SseFrame>) -> Vec<LlmEvent> {
+        let mut out = Vec::new();
+        for frame in &frames {
+            F::frame(frame, &mut out);
+        }
+        out
+    }
+}
+
+impl<F: Format> Default for FrameDecoder<F> {
+    fn default() -> Self {
+        FrameDecoder::new()
+    }
+}
+
+impl<F: Format> Decoder for FrameDecoder<F> {
+    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
+        FrameDecoder::push(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<LlmEvent> {
+        FrameDecoder::finish(self)
+    }
 }
 
 #[cfg(test)]

@@ -9,38 +9,22 @@
 
 use serde_json::Value;
 
-use super::lines::{LineDecoder, SseFrame};
-use super::{error_message, json_u32, snippet, storable, LlmEvent, StopReason};
+use super::lines::SseFrame;
+use super::{
+    error_message, json_u32, snippet, storable, Format, FrameDecoder, LlmEvent, StopReason,
+};
 
-/// Streaming decoder for OpenAI-compatible `chat/completions` SSE bodies.
+/// Streaming decoder for OpenAI-compatible `chat/completions` SSE bodies:
+/// a [`FrameDecoder`] of [`OpenAi`].
+pub type OpenAiDecoder = FrameDecoder<OpenAi>;
+
+/// OpenAI-compatible `chat/completions` SSE bodies, frame by frame.
 #[derive(Debug)]
-pub struct OpenAiDecoder {
-    lines: LineDecoder,
-}
+pub struct OpenAi;
 
-impl Default for OpenAiDecoder {
-    fn default() -> Self {
-        OpenAiDecoder::new()
-    }
-}
-
-impl OpenAiDecoder {
-    /// A decoder at the start of a stream.
-    pub fn new() -> OpenAiDecoder {
-        OpenAiDecoder {
-            lines: LineDecoder::new(),
-        }
-    }
-
-    /// Feeds a chunk of the response body; returns the events it completed.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        decode_frames(self.lines.push(bytes))
-    }
-
-    /// Ends the body: decodes a final frame not followed by a blank line.
-    /// Emits no `Done` of its own (only a `[DONE]` line does).
-    pub fn finish(&mut self) -> Vec<LlmEvent> {
-        decode_frames(self.lines.finish())
+impl Format for OpenAi {
+    fn frame(frame: &SseFrame, out: &mut Vec<LlmEvent>) {
+        decode_frame(frame, out);
     }
 }
 
@@ -54,14 +38,6 @@ pub fn decode_completion(body: &[u8]) -> Vec<LlmEvent> {
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => decode_object(&value, "message", &mut out),
         Err(err) => out.push(invalid_json(&String::from_utf8_lossy(body), &err)),
-    }
-    out
-}
-
-fn decode_frames(frames: Vec<SseFrame>) -> Vec<LlmEvent> {
-    let mut out = Vec::new();
-    for frame in frames {
-        decode_frame(&frame, &mut out);
     }
     out
 }
@@ -157,15 +133,6 @@ fn finish_reason(reason: &str) -> StopReason {
     match reason {
         "length" => StopReason::MaxTokens,
         _ => StopReason::EndTurn,
-    }
-}
-
-impl super::Decoder for OpenAiDecoder {
-    fn push(&mut self, bytes: &[u8]) -> Vec<LlmEvent> {
-        OpenAiDecoder::push(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<LlmEvent> {
-        OpenAiDecoder::finish(self)
     }
 }
 

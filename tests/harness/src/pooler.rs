@@ -11,9 +11,12 @@
 //! - [`ConnQueue`] (the default, what the tests use): a TCP proxy that
 //!   only caps the number of connections, so a burst queues instead of
 //!   exceeding `max_connections`; every request still gets a new backend.
-//! - PgBouncer in transaction mode (`STACK_DB_POOL=pgbouncer`, for the
-//!   benchmarks): a pool of warm backends, as Hyperdrive keeps. It needs
-//!   Debian's `pgbouncer` package (`apt-get install pgbouncer`).
+//! - PgBouncer in transaction mode (`STACK_DB_POOL=pgbouncer`): a pool of
+//!   warm backends, as Hyperdrive keeps. The benchmarks measure streaming
+//!   under both ([`Kind::both`]), the pooled figure first: it is the one
+//!   production has. It needs Debian's `pgbouncer` package, which the
+//!   benchmarks install when missing ([`ensure_pgbouncer`]); the tests
+//!   never do.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,72 @@ use crate::procs::{free_port, wait_for_port, Proc};
 /// The environment variable that picks the pool (`queue` or `pgbouncer`).
 pub const ENV: &str = "STACK_DB_POOL";
 
+/// The Debian release of PgBouncer the benchmarks install when missing.
+pub const PGBOUNCER_VERSION: &str = "1.18.0-1+deb12u1";
+
+/// Which stand-in for Hyperdrive's pool to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`LocalPool::Queue`].
+    Queue,
+    /// [`LocalPool::Bouncer`].
+    Bouncer,
+}
+
+impl Kind {
+    /// The kind [`ENV`] names, or `default` when it is unset.
+    pub fn from_env(default: Kind) -> Result<Kind, String> {
+        match std::env::var(ENV).as_deref() {
+            Ok("pgbouncer") => Ok(Kind::Bouncer),
+            Ok("queue") => Ok(Kind::Queue),
+            Ok("") | Err(_) => Ok(default),
+            Ok(other) => Err(format!("{ENV}={other}: expected queue or pgbouncer")),
+        }
+    }
+
+    /// The kinds a benchmark measures streaming under: the one [`ENV`]
+    /// names, or else both, pooled first (production's configuration).
+    pub fn both() -> Result<Vec<Kind>, String> {
+        match std::env::var(ENV).as_deref() {
+            Ok("") | Err(_) => Ok(vec![Kind::Bouncer, Kind::Queue]),
+            _ => Ok(vec![Kind::from_env(Kind::Bouncer)?]),
+        }
+    }
+}
+
+/// Installs Debian's PgBouncer ([`PGBOUNCER_VERSION`]) when it is missing
+/// (the benchmarks only; it needs root and the Debian archive).
+pub fn ensure_pgbouncer() -> Result<(), String> {
+    if pgbouncer_binary().is_some() {
+        return Ok(());
+    }
+    println!("    (installing pgbouncer={PGBOUNCER_VERSION} from Debian for the pooled figures)");
+    let status = std::process::Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-q",
+            &format!("pgbouncer={PGBOUNCER_VERSION}"),
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("apt-get: {e}"))?;
+    match pgbouncer_binary() {
+        Some(_) if status.success() => Ok(()),
+        _ => Err(format!(
+            "could not install pgbouncer={PGBOUNCER_VERSION} ({status}); install it with apt-get"
+        )),
+    }
+}
+
+/// Where Debian puts the `pgbouncer` binary, when it is installed.
+fn pgbouncer_binary() -> Option<&'static str> {
+    ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+}
+
 /// A running stand-in for Hyperdrive's pool.
 pub enum LocalPool {
     /// New backend per connection, at most [`LOCAL_POOL`] at once.
@@ -36,15 +105,20 @@ pub enum LocalPool {
 }
 
 impl LocalPool {
-    /// Starts the pool [`ENV`] names in front of `target`.
+    /// Starts the pool [`ENV`] names (by default the queue) in front of
+    /// `target`.
     pub async fn start(target: SocketAddr) -> Result<LocalPool, String> {
-        match std::env::var(ENV).as_deref() {
-            Ok("pgbouncer") => Ok(LocalPool::Bouncer(Box::new(Bouncer::start(target).await?))),
-            Ok("queue") | Ok("") | Err(_) => ConnQueue::start(target, LOCAL_POOL)
+        LocalPool::start_kind(Kind::from_env(Kind::Queue)?, target).await
+    }
+
+    /// Starts a pool of `kind` in front of `target`.
+    pub async fn start_kind(kind: Kind, target: SocketAddr) -> Result<LocalPool, String> {
+        match kind {
+            Kind::Bouncer => Ok(LocalPool::Bouncer(Box::new(Bouncer::start(target).await?))),
+            Kind::Queue => ConnQueue::start(target, LOCAL_POOL)
                 .await
                 .map(LocalPool::Queue)
                 .map_err(|e| format!("cannot start the connection queue: {e}")),
-            Ok(other) => Err(format!("{ENV}={other}: expected queue or pgbouncer")),
         }
     }
 
@@ -89,10 +163,9 @@ impl Bouncer {
     /// Starts PgBouncer on a free port in front of `target` (trust
     /// authentication, as the local server's).
     pub async fn start(target: SocketAddr) -> Result<Bouncer, String> {
-        let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).is_file())
-            .ok_or("pgbouncer is not installed: apt-get install pgbouncer (Debian's package)")?;
+        let binary = pgbouncer_binary().ok_or_else(|| {
+            format!("pgbouncer is not installed: apt-get install pgbouncer={PGBOUNCER_VERSION}")
+        })?;
         let port = free_port().map_err(|e| e.to_string())?;
         let dir =
             std::env::temp_dir().join(format!("stack-pgbouncer-{}-{port}", std::process::id()));

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use harness::pooler::Kind;
 use harness::standin;
 use serde_json::{json, Value};
 
@@ -36,23 +37,50 @@ pub async fn run(root: &Path) -> Result<(), String> {
     )
     .await?;
     let (logs, secret) = build_worker(root).await?;
-    let stack = PgStack::start(root, &logs, "bench", &secret, &[]).await?;
-    let base = stack.worker.base_url.clone();
-    let result = async {
-        let access = auth_costs(&base).await?;
-        limiter_costs(&base, &access).await?;
-        streaming_overhead(&base, &stack.stand_in, &access).await?;
-        crate::throughput_bench::run(&base, &stack.stand_in, &access).await?;
-        crate::context_bench::run(&base, &stack.db.url, &access).await?;
-        crate::ttft_bench::run(root, &logs, &base, &stack.stand_in, &access).await
+    for (pass, kind) in pool_kinds()?.into_iter().enumerate() {
+        let stack = PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
+        let base = stack.worker.base_url.clone();
+        let result = async {
+            let access = if pass == 0 {
+                let access = auth_costs(&base).await?;
+                limiter_costs(&base, &access).await?;
+                access
+            } else {
+                crate::ttft_bench::register(&base).await?
+            };
+            streaming_overhead(&base, &stack.stand_in, &access).await?;
+            crate::throughput_bench::run(&base, &stack.stand_in, &access).await?;
+            if pass == 0 {
+                crate::context_bench::run(&base, &stack.db.url, &access).await?;
+            }
+            crate::ttft_bench::run(root, &logs, &base, &stack.stand_in, &access).await
+        }
+        .await;
+        stack.stop().await;
+        result?;
     }
-    .await;
-    stack.stop().await;
-    result?;
     crate::cold_bench::run(root, &logs, &secret).await?;
     crate::transport_bench::run(root, &logs, &secret).await?;
     crate::roundtrip_bench::run(root, &logs, &secret).await?;
     crate::load::bench(root, &logs, &secret).await
+}
+
+/// The pools the streaming figures are measured behind ([`Kind::both`]):
+/// pooled connections first, as Hyperdrive keeps them in production, then
+/// a new connection per request, as local Hyperdrive opens them. PgBouncer
+/// is installed when missing; when it cannot be, only the second is run.
+pub(crate) fn pool_kinds() -> Result<Vec<Kind>, String> {
+    let mut kinds = Kind::both()?;
+    if kinds.contains(&Kind::Bouncer) {
+        if let Err(e) = harness::pooler::ensure_pgbouncer() {
+            if kinds.len() == 1 {
+                return Err(e);
+            }
+            println!("    (no pooled figures: {e})");
+            kinds.retain(|k| *k != Kind::Bouncer);
+        }
+    }
+    Ok(kinds)
 }
 
 /// `BENCH=context`: only the in-worker context window figures.

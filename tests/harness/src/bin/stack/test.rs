@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::conn_queue::target_of;
-use harness::pooler::LocalPool;
+use harness::pooler::{Kind, LocalPool};
 use harness::procs::{free_port, Proc};
 use harness::stack::{
     random_hex_secret, start_pglite, start_worker, TestDatabase, Worker, WorkerOptions,
@@ -380,6 +380,32 @@ impl PgStack {
         overrides: &[(&str, &str)],
         via: Via,
     ) -> Result<PgStack, String> {
+        PgStack::start_with(root, logs, phase, secret, overrides, via, None).await
+    }
+
+    /// [`PgStack::start`] with the worker's database behind a pool of
+    /// `kind` (rather than the one [`harness::pooler::ENV`] picks).
+    pub(crate) async fn start_pooled(
+        root: &Path,
+        logs: &Path,
+        phase: &str,
+        secret: &str,
+        kind: Kind,
+    ) -> Result<PgStack, String> {
+        PgStack::start_with(root, logs, phase, secret, &[], Via::Hyperdrive, Some(kind)).await
+    }
+
+    /// [`PgStack::start_via`], over Hyperdrive behind a pool of `kind`
+    /// (`None`: the one [`harness::pooler::ENV`] picks).
+    async fn start_with(
+        root: &Path,
+        logs: &Path,
+        phase: &str,
+        secret: &str,
+        overrides: &[(&str, &str)],
+        via: Via,
+        kind: Option<Kind>,
+    ) -> Result<PgStack, String> {
         let admin =
             std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
         let db = TestDatabase::create(&admin).await?;
@@ -403,7 +429,10 @@ impl PgStack {
                     )
                 }
                 Via::Hyperdrive => {
-                    let pool = local_pool(&db.url).await?;
+                    let pool = match kind {
+                        Some(kind) => pool_of(kind, &db.url).await?,
+                        None => local_pool(&db.url).await?,
+                    };
                     println!("    (database: {})", pool.describe());
                     (None, Some(pool))
                 }
@@ -475,8 +504,13 @@ impl PgStack {
 /// The pool [`harness::pooler::ENV`] picks (by default a connection
 /// queue) in front of the server of `url`.
 pub(crate) async fn local_pool(url: &str) -> Result<LocalPool, String> {
+    pool_of(Kind::from_env(Kind::Queue)?, url).await
+}
+
+/// A pool of `kind` in front of the server of `url`.
+async fn pool_of(kind: Kind, url: &str) -> Result<LocalPool, String> {
     let target = target_of(url).ok_or_else(|| format!("no host in {}", migrate::redact(url)))?;
-    LocalPool::start(target).await
+    LocalPool::start_kind(kind, target).await
 }
 
 /// The whole end-to-end suite on a fresh PostgreSQL database, over

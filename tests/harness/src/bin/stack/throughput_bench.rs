@@ -18,32 +18,21 @@ pub(crate) const WORDS: usize = 1000;
 /// Measured pairs (after one warm-up pair).
 const RUNS: usize = 15;
 
-/// Builds the worker, starts the benchmark stack and measures throughput.
+/// Builds the worker, starts the benchmark stack and measures throughput,
+/// behind each of [`crate::bench::pool_kinds`].
 pub async fn run_alone(root: &Path) -> Result<(), String> {
     let (logs, secret) = crate::test::build_worker(root).await?;
-    let stack = crate::test::PgStack::start(root, &logs, "bench", &secret, &[]).await?;
-    let result = async {
-        let access = register(&stack.worker.base_url).await?;
-        run(&stack.worker.base_url, &stack.stand_in, &access).await
+    for kind in crate::bench::pool_kinds()? {
+        let stack = crate::test::PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
+        let result = async {
+            let access = crate::ttft_bench::register(&stack.worker.base_url).await?;
+            run(&stack.worker.base_url, &stack.stand_in, &access).await
+        }
+        .await;
+        stack.stop().await;
+        result?;
     }
-    .await;
-    stack.stop().await;
-    result
-}
-
-/// A fresh user's access token.
-async fn register(base: &str) -> Result<String, String> {
-    let email = format!("throughput-{}@example.com", std::process::id());
-    let reg = json_of(
-        reqwest::Client::new()
-            .post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": "bench-password-1"})),
-    )
-    .await?;
-    reg["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("register gave no access token: {reg}"))
+    Ok(())
 }
 
 /// Words of the short answer that measures a streamed send's fixed cost.

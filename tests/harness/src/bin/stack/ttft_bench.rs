@@ -27,17 +27,20 @@ const SAMPLES: usize = 30;
 const WORDS: usize = 5;
 
 /// `stack bench-ttft`: builds the worker, starts the test stack and runs
-/// [`run`] alone.
+/// [`run`] alone, behind each of [`crate::bench::pool_kinds`].
 pub async fn standalone(root: &Path) -> Result<(), String> {
     let (logs, secret) = crate::test::build_worker(root).await?;
-    let stack = crate::test::PgStack::start(root, &logs, "bench", &secret, &[]).await?;
-    let base = stack.worker.base_url.clone();
-    let result = match register(&base).await {
-        Ok(access) => run(root, &logs, &base, &stack.stand_in, &access).await,
-        Err(e) => Err(e),
-    };
-    stack.stop().await;
-    result
+    for kind in crate::bench::pool_kinds()? {
+        let stack = crate::test::PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
+        let base = stack.worker.base_url.clone();
+        let result = match register(&base).await {
+            Ok(access) => run(root, &logs, &base, &stack.stand_in, &access).await,
+            Err(e) => Err(e),
+        };
+        stack.stop().await;
+        result?;
+    }
+    Ok(())
 }
 
 /// A new user's access token.
