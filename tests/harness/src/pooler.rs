@@ -45,22 +45,32 @@ pub enum Kind {
 impl Kind {
     /// The kind [`ENV`] names, or `default` when it is unset.
     pub fn from_env(default: Kind) -> Result<Kind, String> {
-        match std::env::var(ENV).as_deref() {
-            Ok("pgbouncer") => Ok(Kind::Bouncer),
-            Ok("queue") => Ok(Kind::Queue),
-            Ok("") | Err(_) => Ok(default),
-            Ok(other) => Err(format!("{ENV}={other}: expected queue or pgbouncer")),
-        }
+        Ok(Kind::chosen(env_value().as_deref())?.unwrap_or(default))
     }
 
     /// The kinds a benchmark measures streaming under: the one [`ENV`]
     /// names, or else both, pooled first (production's configuration).
     pub fn both() -> Result<Vec<Kind>, String> {
-        match std::env::var(ENV).as_deref() {
-            Ok("") | Err(_) => Ok(vec![Kind::Bouncer, Kind::Queue]),
-            _ => Ok(vec![Kind::from_env(Kind::Bouncer)?]),
+        Ok(match Kind::chosen(env_value().as_deref())? {
+            Some(kind) => vec![kind],
+            None => vec![Kind::Bouncer, Kind::Queue],
+        })
+    }
+
+    /// The kind a value of [`ENV`] names (`None`: unset or empty).
+    fn chosen(value: Option<&str>) -> Result<Option<Kind>, String> {
+        match value {
+            Some("pgbouncer") => Ok(Some(Kind::Bouncer)),
+            Some("queue") => Ok(Some(Kind::Queue)),
+            Some("") | None => Ok(None),
+            Some(other) => Err(format!("{ENV}={other}: expected queue or pgbouncer")),
         }
     }
+}
+
+/// [`ENV`]'s value, if set.
+fn env_value() -> Option<String> {
+    std::env::var(ENV).ok()
 }
 
 /// Installs Debian's PgBouncer ([`PGBOUNCER_VERSION`]) when it is missing
@@ -204,5 +214,20 @@ impl Bouncer {
             proc,
             dir,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_names_a_kind_or_leaves_the_choice() {
+        assert_eq!(Kind::chosen(Some("pgbouncer")), Ok(Some(Kind::Bouncer)));
+        assert_eq!(Kind::chosen(Some("queue")), Ok(Some(Kind::Queue)));
+        assert_eq!(Kind::chosen(Some("")), Ok(None));
+        assert_eq!(Kind::chosen(None), Ok(None));
+        let err = Kind::chosen(Some("hyperdrive")).unwrap_err();
+        assert!(err.contains("STACK_DB_POOL=hyperdrive"), "{err}");
     }
 }
