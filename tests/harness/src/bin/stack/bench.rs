@@ -20,6 +20,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
     match std::env::var("BENCH").as_deref() {
         Ok("throughput") => return crate::throughput_bench::run_alone(root).await,
         Ok("context") => return context_alone(root).await,
+        Ok("streaming") => return streaming_alone(root).await,
         _ => {}
     }
     step(
@@ -81,6 +82,25 @@ pub(crate) fn pool_kinds() -> Result<Vec<Kind>, String> {
         }
     }
     Ok(kinds)
+}
+
+/// `BENCH=streaming`: only the latency the worker adds to a stream's
+/// first token and to its whole (10 and 1,000 deltas, no upstream delay),
+/// behind each of [`pool_kinds`].
+async fn streaming_alone(root: &Path) -> Result<(), String> {
+    let (logs, secret) = build_worker(root).await?;
+    for kind in pool_kinds()? {
+        let stack = PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
+        let base = stack.worker.base_url.clone();
+        let result = async {
+            let access = crate::ttft_bench::register(&base).await?;
+            streaming_overhead(&base, &stack.stand_in, &access).await
+        }
+        .await;
+        stack.stop().await;
+        result?;
+    }
+    Ok(())
 }
 
 /// `BENCH=context`: only the in-worker context window figures.
