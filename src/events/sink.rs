@@ -26,6 +26,10 @@ impl Sink for Tee<'_> {
         self.inner.is_open()
     }
 
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+
     fn answering(&mut self, model: &str, provider: &str) {
         self.events.answering(model, provider);
     }

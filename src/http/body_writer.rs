@@ -8,8 +8,10 @@
 //! therefore gathered and written by a zero-delay timer: the runtime runs
 //! it once the reads that were already possible have been processed, so
 //! whatever the upstream had already delivered leaves as one write, while
-//! a piece that arrives alone (the first token, any token after a pause)
-//! leaves on the very next turn of the event loop. Nothing waits longer
+//! a piece that arrives alone (any token after a pause) leaves on the very
+//! next turn of the event loop. The relay flushes an answer's opening and
+//! its first content itself ([`BodyOut::flush`]), so they leave before the
+//! rest of a burst. Nothing waits longer
 //! than [`MAX_HOLD_MS`] or beyond [`MAX_PENDING`] bytes, even while the
 //! upstream keeps the event loop busy.
 
@@ -34,6 +36,8 @@ pub trait BodyOut {
     fn write(&mut self, piece: Vec<u8>) -> bool;
     /// Whether the client's stream is still open.
     fn is_open(&self) -> bool;
+    /// Writes what is pending now instead of on the timer.
+    fn flush(&mut self) {}
 }
 
 /// What the writer and its timer share.
@@ -149,6 +153,11 @@ impl BodyOut for BodyWriter {
         // `desiredSize` is null once the stream errored (the client
         // cancelled the body) and 0 once closed.
         matches!(self.shared.writer.desired_size(), Ok(Some(_)))
+    }
+
+    fn flush(&mut self) {
+        self.shared.disarm();
+        self.shared.flush();
     }
 }
 

@@ -34,6 +34,10 @@ pub trait Sink {
     fn is_open(&self) -> bool {
         true
     }
+
+    /// Sends what was delivered so far now, rather than joined with what
+    /// follows (the opening and the first content of an answer).
+    fn flush(&mut self) {}
 }
 
 /// A sink that drops everything (the non-streaming route still runs the

@@ -35,6 +35,18 @@ enum Silence {
     GiveUp,
 }
 
+/// Sends what the sink holds now and gives the event loop two turns (one
+/// to write it, one for the response to pass it to the connection), so
+/// that the opening and the first content leave before the rest of a
+/// burst is relayed. Without them, an upstream that delivered a long answer
+/// at once kept the runtime busy relaying all of it before the first token
+/// reached the client (45–50 ms later for 1,000 deltas).
+async fn out_now(sink: &mut dyn Sink) {
+    sink.flush();
+    yield_now().await;
+    yield_now().await;
+}
+
 /// Clock granularity allowed for when the alarm rings a little early.
 const SLACK: Duration = Duration::from_millis(5);
 
@@ -75,7 +87,7 @@ impl Relay {
         if !sink.send(opening) {
             step = Step::ClientGone;
         }
-        yield_now().await;
+        out_now(sink).await;
         // One alarm for the silence, re-armed only when it rings: arming a
         // timer per upstream chunk would cost a timer per chunk.
         let mut last_data = now_ms();
@@ -107,7 +119,11 @@ impl Relay {
                     last_data = now_ms();
                     let events = decoder.push(&bytes);
                     let events = expand(events, self.splitter.as_mut(), self.thinking);
+                    let before = self.has_content();
                     step = self.apply(events, sink);
+                    if !before && self.has_content() {
+                        out_now(sink).await;
+                    }
                 }
                 Either::Left((Some(Err(e)), _)) => {
                     worker::console_warn!("{}: upstream connection lost: {e}", attempt.model);
@@ -148,6 +164,11 @@ impl Relay {
             stop: self.stop,
             failures,
         }
+    }
+
+    /// Whether any text or thinking has been relayed yet.
+    fn has_content(&self) -> bool {
+        !self.encoder.text_so_far().is_empty() || !self.encoder.thinking_so_far().is_empty()
     }
 
     /// Output tokens for `message_delta`: as reported, else estimated.

@@ -300,6 +300,10 @@ impl<W: BodyOut> Sink for ChannelSink<W> {
     fn is_open(&self) -> bool {
         self.tx.is_open()
     }
+
+    fn flush(&mut self) {
+        self.tx.flush();
+    }
 }
 
 /// `POST /api/v1/conversations/{id}/messages/stream`: the response starts at
