@@ -11,9 +11,8 @@
 //! a piece that arrives alone (any token after a pause) leaves on the very
 //! next turn of the event loop. The relay flushes an answer's opening and
 //! its first content itself ([`BodyOut::flush`]), so they leave before the
-//! rest of a burst. Nothing waits longer
-//! than [`MAX_HOLD_MS`] or beyond [`MAX_PENDING`] bytes, even while the
-//! upstream keeps the event loop busy.
+//! rest of a burst. Nothing waits longer than [`MAX_HOLD_MS`] or beyond
+//! [`MAX_PENDING`] bytes, even while the upstream keeps the event loop busy.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -115,12 +115,6 @@ pub enum LocalPool {
 }
 
 impl LocalPool {
-    /// Starts the pool [`ENV`] names (by default the queue) in front of
-    /// `target`.
-    pub async fn start(target: SocketAddr) -> Result<LocalPool, String> {
-        LocalPool::start_kind(Kind::from_env(Kind::Queue)?, target).await
-    }
-
     /// Starts a pool of `kind` in front of `target`.
     pub async fn start_kind(kind: Kind, target: SocketAddr) -> Result<LocalPool, String> {
         match kind {

@@ -24,7 +24,8 @@ use harness::stack::{start_worker, TestDatabase, Worker, WorkerOptions};
 use harness::{migrate, standin};
 use serde_json::json;
 
-use crate::ttft_bench::{first, median, register, stream_in_new_conversation, summary};
+use crate::bench::register;
+use crate::ttft_bench::{first, median, stream_in_new_conversation, summary};
 
 /// The upstream's delay before each word, in ms.
 const WORD_DELAY_MS: u64 = 50;

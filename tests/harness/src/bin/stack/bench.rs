@@ -2,6 +2,7 @@
 //! the same stack the tests use (release-built worker under wrangler's dev server,
 //! a fresh PostgreSQL database, the provider stand-in).
 
+use std::ops::AsyncFn;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ pub async fn run(root: &Path) -> Result<(), String> {
                 limiter_costs(&base, &access).await?;
                 access
             } else {
-                crate::ttft_bench::register(&base).await?
+                register(&base).await?
             };
             streaming_overhead(&base, &stack.stand_in, &access).await?;
             crate::throughput_bench::run(&base, &stack.stand_in, &access).await?;
@@ -88,19 +89,46 @@ pub(crate) fn pool_kinds() -> Result<Vec<Kind>, String> {
 /// first token and to its whole (10 and 1,000 deltas, no upstream delay),
 /// behind each of [`pool_kinds`].
 async fn streaming_alone(root: &Path) -> Result<(), String> {
+    behind_each_pool(root, async |_, stack, access| {
+        streaming_overhead(&stack.worker.base_url, &stack.stand_in, access).await
+    })
+    .await
+}
+
+/// Builds the worker, then for each of [`pool_kinds`] starts a benchmark
+/// stack, registers a user and runs `measure` with the logs directory,
+/// the stack and the user's access token; stops the stack either way.
+pub(crate) async fn behind_each_pool<F>(root: &Path, measure: F) -> Result<(), String>
+where
+    F: AsyncFn(&Path, &PgStack, &str) -> Result<(), String>,
+{
     let (logs, secret) = build_worker(root).await?;
     for kind in pool_kinds()? {
         let stack = PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
-        let base = stack.worker.base_url.clone();
         let result = async {
-            let access = crate::ttft_bench::register(&base).await?;
-            streaming_overhead(&base, &stack.stand_in, &access).await
+            let access = register(&stack.worker.base_url).await?;
+            measure(&logs, &stack, &access).await
         }
         .await;
         stack.stop().await;
         result?;
     }
     Ok(())
+}
+
+/// A new user's access token.
+pub(crate) async fn register(base: &str) -> Result<String, String> {
+    let email = format!("bench-{}@example.com", std::process::id());
+    let reg = json_of(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": "bench-password-1"})),
+    )
+    .await?;
+    reg["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("register gave no access token: {reg}"))
 }
 
 /// `BENCH=context`: only the in-worker context window figures.

@@ -21,18 +21,10 @@ const RUNS: usize = 15;
 /// Builds the worker, starts the benchmark stack and measures throughput,
 /// behind each of [`crate::bench::pool_kinds`].
 pub async fn run_alone(root: &Path) -> Result<(), String> {
-    let (logs, secret) = crate::test::build_worker(root).await?;
-    for kind in crate::bench::pool_kinds()? {
-        let stack = crate::test::PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
-        let result = async {
-            let access = crate::ttft_bench::register(&stack.worker.base_url).await?;
-            run(&stack.worker.base_url, &stack.stand_in, &access).await
-        }
-        .await;
-        stack.stop().await;
-        result?;
-    }
-    Ok(())
+    crate::bench::behind_each_pool(root, async |_, stack, access| {
+        run(&stack.worker.base_url, &stack.stand_in, access).await
+    })
+    .await
 }
 
 /// Words of the short answer that measures a streamed send's fixed cost.

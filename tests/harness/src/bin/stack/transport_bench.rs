@@ -8,8 +8,9 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::bench::register;
 use crate::test::{PgStack, Via};
-use crate::ttft_bench::{median, register, stream_in_new_conversation, summary};
+use crate::ttft_bench::{median, stream_in_new_conversation, summary};
 
 /// The upstream's delay before each word, in ms.
 const WORD_DELAY_MS: u64 = 50;

@@ -29,33 +29,10 @@ const WORDS: usize = 5;
 /// `stack bench-ttft`: builds the worker, starts the test stack and runs
 /// [`run`] alone, behind each of [`crate::bench::pool_kinds`].
 pub async fn standalone(root: &Path) -> Result<(), String> {
-    let (logs, secret) = crate::test::build_worker(root).await?;
-    for kind in crate::bench::pool_kinds()? {
-        let stack = crate::test::PgStack::start_pooled(root, &logs, "bench", &secret, kind).await?;
-        let base = stack.worker.base_url.clone();
-        let result = match register(&base).await {
-            Ok(access) => run(root, &logs, &base, &stack.stand_in, &access).await,
-            Err(e) => Err(e),
-        };
-        stack.stop().await;
-        result?;
-    }
-    Ok(())
-}
-
-/// A new user's access token.
-pub(crate) async fn register(base: &str) -> Result<String, String> {
-    let email = format!("ttft-{}@example.com", std::process::id());
-    let reg = crate::bench::json_of(
-        reqwest::Client::new()
-            .post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": "bench-password-1"})),
-    )
-    .await?;
-    reg["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("register gave no access token: {reg}"))
+    crate::bench::behind_each_pool(root, async |logs, stack, access| {
+        run(root, logs, &stack.worker.base_url, &stack.stand_in, access).await
+    })
+    .await
 }
 
 /// Measures and prints the three series and the latency each path adds.
